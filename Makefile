@@ -1,0 +1,40 @@
+# The two commands of the README. Everything else here serves them.
+VENV ?= .venv
+PYTHON ?= python3
+SERVE ?= 1
+BIN := $(VENV)/bin
+
+.PHONY: demo test lint bench clean
+
+$(BIN)/python:
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet --upgrade pip wheel
+
+$(VENV)/.installed: pyproject.toml | $(BIN)/python
+	bash scripts/system-deps.sh
+	$(BIN)/pip install --quiet -e .
+	touch $@
+
+$(VENV)/.dev-installed: pyproject.toml | $(BIN)/python
+	bash scripts/system-deps.sh
+	$(BIN)/pip install --quiet -e '.[dev]'
+	touch $@ $(VENV)/.installed
+
+## demo: set up .venv, run the demo on the embedded defaults; SERVE=0 exits when done
+demo: $(VENV)/.installed
+	$(BIN)/finsandbox demo $(if $(filter 0,$(SERVE)),--no-serve,--serve)
+
+## test: set up .venv with the dev extras, lint, run the suite on SQLite and again on PostgreSQL
+test: $(VENV)/.dev-installed
+	$(BIN)/ruff check src tests bench
+	VENV=$(VENV) bash scripts/run-tests.sh
+
+lint: $(VENV)/.dev-installed
+	$(BIN)/ruff check src tests bench
+	$(BIN)/ruff format --check src tests bench
+
+bench: $(VENV)/.dev-installed
+	$(BIN)/python bench/gateway.py
+
+clean:
+	rm -rf $(VENV) build dist src/*.egg-info .pytest_cache .ruff_cache

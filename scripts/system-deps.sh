@@ -1,0 +1,21 @@
+#!/usr/bin/env bash
+# Installs the system packages the product needs on a fresh Debian machine, when run as root.
+# A compiler toolchain builds llama-cpp-python from source (pip caches the wheel afterwards).
+set -euo pipefail
+
+need=()
+command -v cc >/dev/null 2>&1 || need+=(build-essential)
+command -v c++ >/dev/null 2>&1 || need+=(g++)
+command -v cmake >/dev/null 2>&1 || need+=(cmake)
+python3 -c 'import venv, ensurepip' >/dev/null 2>&1 || need+=(python3-venv)
+
+if [ ${#need[@]} -eq 0 ]; then
+  exit 0
+fi
+if [ "$(id -u)" != "0" ] || ! command -v apt-get >/dev/null 2>&1; then
+  echo "missing system packages: ${need[*]} (install them, then run make again)" >&2
+  exit 1
+fi
+echo "installing system packages: ${need[*]}"
+apt-get update -qq
+DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${need[@]}" >/dev/null

@@ -1,0 +1,3 @@
+from finsandbox.cli import main
+
+main()

@@ -1,0 +1,153 @@
+"""Virtual API keys: shown once, stored as SHA-256 with a visible prefix, expiring, revocable.
+
+Keys carry 256 bits of randomness, so a fast hash is as safe as argon2 here and keeps
+authentication off the gateway's critical path (argon2 is for low-entropy passwords).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import secrets
+from dataclasses import dataclass
+from datetime import UTC, datetime
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from finsandbox import ledger
+from finsandbox.errors import AuthenticationFailed, InvalidRequest, NotFound
+from finsandbox.store.models import ApiKey, Workspace
+
+KEY_SCHEME = "fsk"
+
+
+@dataclass(frozen=True)
+class NewKey:
+    """A freshly created key; `secret` exists only here and is never stored."""
+
+    key: ApiKey
+    secret: str
+
+
+def _digest(secret: str) -> str:
+    return hashlib.sha256(secret.encode("utf-8")).hexdigest()
+
+
+def _validate_limit(name: str, value: int | None) -> None:
+    if value is not None and value <= 0:
+        raise InvalidRequest(f"{name} must be a positive number (or omitted for no limit)", param=name)
+
+
+def create_key(
+    session: Session,
+    workspace: Workspace,
+    *,
+    name: str,
+    actor: str,
+    expires_at: datetime | None = None,
+    rpm_limit: int | None = None,
+    tpm_limit: int | None = None,
+    token_budget: int | None = None,
+) -> NewKey:
+    """Create a key for one workspace and record it in the ledger (never the secret)."""
+    if not name.strip():
+        raise InvalidRequest("a key needs a name", param="name")
+    for field, value in (("rpm_limit", rpm_limit), ("tpm_limit", tpm_limit), ("token_budget", token_budget)):
+        _validate_limit(field, value)
+    if expires_at is not None:
+        if expires_at.tzinfo is None:
+            expires_at = expires_at.replace(tzinfo=UTC)
+        if expires_at <= datetime.now(UTC):
+            raise InvalidRequest("the expiry date is in the past", param="expires_at")
+    prefix = f"{KEY_SCHEME}_{secrets.token_hex(4)}"
+    secret = f"{prefix}_{secrets.token_urlsafe(32)}"
+    key = ApiKey(
+        workspace_id=workspace.id,
+        name=name.strip(),
+        prefix=prefix,
+        key_hash=_digest(secret),
+        created_by=actor,
+        expires_at=expires_at,
+        rpm_limit=rpm_limit,
+        tpm_limit=tpm_limit,
+        token_budget=token_budget,
+    )
+    session.add(key)
+    session.flush()
+    ledger.append(
+        session,
+        actor=actor,
+        kind="key.created",
+        workspace_id=workspace.id,
+        payload={
+            "key_id": key.id,
+            "prefix": prefix,
+            "name": key.name,
+            "expires_at": expires_at.isoformat() if expires_at else None,
+            "rpm_limit": rpm_limit,
+            "tpm_limit": tpm_limit,
+            "token_budget": token_budget,
+        },
+    )
+    return NewKey(key=key, secret=secret)
+
+
+def list_keys(session: Session, workspace: Workspace) -> list[ApiKey]:
+    return list(
+        session.scalars(select(ApiKey).where(ApiKey.workspace_id == workspace.id).order_by(ApiKey.created_at))
+    )
+
+
+def get_key(session: Session, prefix: str) -> ApiKey:
+    key = session.scalars(select(ApiKey).where(ApiKey.prefix == prefix)).first()
+    if key is None:
+        raise NotFound(f"no key with prefix {prefix!r}")
+    return key
+
+
+def revoke_key(session: Session, key: ApiKey, *, actor: str) -> ApiKey:
+    """Revoke at once; every server process refuses the key from its next request."""
+    if key.revoked_at is not None:
+        raise InvalidRequest(f"key {key.prefix} was already revoked at {key.revoked_at.isoformat()}")
+    key.revoked_at = datetime.now(UTC)
+    session.flush()
+    ledger.append(
+        session,
+        actor=actor,
+        kind="key.revoked",
+        workspace_id=key.workspace_id,
+        payload={"key_id": key.id, "prefix": key.prefix},
+    )
+    return key
+
+
+def key_state(key: ApiKey, now: datetime | None = None) -> str:
+    """active, expired or revoked."""
+    now = now or datetime.now(UTC)
+    if key.revoked_at is not None:
+        return "revoked"
+    if key.expires_at is not None and key.expires_at <= now:
+        return "expired"
+    return "active"
+
+
+def authenticate(session: Session, secret: str | None) -> ApiKey:
+    """Resolve a presented secret to its key, or raise with the reason the caller may know."""
+    if not secret:
+        raise AuthenticationFailed(
+            "no API key given: send it as 'Authorization: Bearer <key>'", code="missing_api_key"
+        )
+    parts = secret.split("_")
+    if len(parts) < 3 or parts[0] != KEY_SCHEME:
+        raise AuthenticationFailed("the API key is not a finsandbox key")
+    prefix = f"{parts[0]}_{parts[1]}"
+    key = session.scalars(select(ApiKey).where(ApiKey.prefix == prefix)).first()
+    if key is None or not hmac.compare_digest(key.key_hash, _digest(secret)):
+        raise AuthenticationFailed("the API key is not valid")
+    state = key_state(key)
+    if state == "revoked":
+        raise AuthenticationFailed(f"the API key {prefix} has been revoked", code="revoked_api_key")
+    if state == "expired":
+        raise AuthenticationFailed(f"the API key {prefix} has expired", code="expired_api_key")
+    return key

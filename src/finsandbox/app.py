@@ -1,0 +1,90 @@
+"""The ASGI application: gateway, API and (later) web pages, with errors mapped in one place."""
+
+from __future__ import annotations
+
+import logging
+import uuid
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from typing import Any
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+from finsandbox import __version__
+from finsandbox.errors import FinsandboxError, QuotaExceeded
+from finsandbox.gateway import router as gateway_router
+from finsandbox.gateway.backends import close_backends
+
+log = logging.getLogger("finsandbox")
+
+
+def error_response(
+    status: int, message: str, error_type: str, code: str | None = None, param: str | None = None
+) -> JSONResponse:
+    """OpenAI's error shape, used for every error the server returns."""
+    return JSONResponse(
+        {"error": {"message": message, "type": error_type, "param": param, "code": code}}, status_code=status
+    )
+
+
+def _finsandbox_error(_request: Request, exc: Exception) -> JSONResponse:
+    assert isinstance(exc, FinsandboxError)
+    response = error_response(exc.status_code, exc.message, exc.error_type, exc.code, exc.param)
+    if isinstance(exc, QuotaExceeded):
+        response.headers["Retry-After"] = str(exc.retry_after)
+    return response
+
+
+def _validation_error(_request: Request, exc: Exception) -> JSONResponse:
+    assert isinstance(exc, RequestValidationError)
+    first = exc.errors()[0] if exc.errors() else {"loc": (), "msg": "invalid request"}
+    loc = ".".join(str(p) for p in first["loc"] if p != "body")
+    return error_response(
+        400, f"invalid value for '{loc}': {first['msg']}", "invalid_request_error", param=loc
+    )
+
+
+def _http_error(_request: Request, exc: Exception) -> JSONResponse:
+    assert isinstance(exc, StarletteHTTPException)
+    kinds = {404: "not_found_error", 405: "invalid_request_error"}
+    message = "no such route" if exc.status_code == 404 else str(exc.detail)
+    return error_response(exc.status_code, message, kinds.get(exc.status_code, "invalid_request_error"))
+
+
+def _unexpected(_request: Request, exc: Exception) -> JSONResponse:
+    incident = uuid.uuid4().hex[:12]
+    log.exception("unexpected error (incident %s)", incident, exc_info=exc)
+    return error_response(
+        500, f"internal error; the operator can find incident {incident} in the server log", "server_error"
+    )
+
+
+@asynccontextmanager
+async def _lifespan(_app: FastAPI) -> AsyncIterator[None]:
+    yield
+    await close_backends()
+
+
+def create_app() -> FastAPI:
+    app = FastAPI(
+        title="finsandbox",
+        version=__version__,
+        description=(
+            "GenAI sandbox for the finance sector: OpenAI-compatible gateway, guards, ledger, evaluations."
+        ),
+        lifespan=_lifespan,
+    )
+    app.add_exception_handler(FinsandboxError, _finsandbox_error)
+    app.add_exception_handler(RequestValidationError, _validation_error)
+    app.add_exception_handler(StarletteHTTPException, _http_error)
+    app.add_exception_handler(Exception, _unexpected)
+    app.include_router(gateway_router)
+
+    @app.get("/healthz", tags=["operations"], summary="Liveness")
+    async def healthz() -> dict[str, Any]:
+        return {"ok": True, "version": __version__}
+
+    return app

@@ -1,0 +1,81 @@
+"""The backend contract: something that produces chat completions, OpenAI-shaped.
+
+Backends see messages that the input guards have already passed, and report token usage
+so the gateway can meter and enforce quotas whatever the backend is.
+"""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from collections.abc import AsyncIterator
+from dataclasses import dataclass, field
+from typing import Any, ClassVar
+
+from pydantic import BaseModel
+
+
+@dataclass(frozen=True)
+class ChatRequest:
+    """A completion request after validation; `messages` have plain-text content."""
+
+    messages: list[dict[str, str]]
+    max_tokens: int | None = None
+    temperature: float | None = None
+    top_p: float | None = None
+    seed: int | None = None
+    stop: list[str] = field(default_factory=list)
+
+
+@dataclass(frozen=True)
+class Usage:
+    prompt_tokens: int = 0
+    completion_tokens: int = 0
+
+    @property
+    def total_tokens(self) -> int:
+        return self.prompt_tokens + self.completion_tokens
+
+
+@dataclass(frozen=True)
+class ChatResult:
+    text: str
+    finish_reason: str
+    usage: Usage
+    model: str
+
+
+@dataclass(frozen=True)
+class ChatChunk:
+    """A piece of a streamed answer; the last one has a finish_reason and, where known, usage."""
+
+    text: str = ""
+    finish_reason: str | None = None
+    usage: Usage | None = None
+
+
+class Backend(ABC):
+    """One instance per endpoint configuration per process; see backends/__init__.py."""
+
+    kind: ClassVar[str]
+    Config: ClassVar[type[BaseModel]]
+
+    def __init__(self, config: BaseModel) -> None:
+        self.config = config
+
+    @property
+    @abstractmethod
+    def model_name(self) -> str:
+        """The model's own name, reported in responses."""
+
+    @abstractmethod
+    async def complete(self, request: ChatRequest) -> ChatResult: ...
+
+    @abstractmethod
+    def stream(self, request: ChatRequest) -> AsyncIterator[ChatChunk]: ...
+
+    async def health(self) -> dict[str, Any]:
+        """A cheap liveness check for the operator's view; backends override where they can."""
+        return {"ok": True}
+
+    async def aclose(self) -> None:  # noqa: B027 - optional hook
+        """Release connections or models."""

@@ -1,0 +1,214 @@
+"""Any server that speaks the OpenAI API: vLLM, Ollama, llama-server, a hosted provider.
+
+Retries cover connection failures only (nothing reached the upstream, so nothing can be
+done twice); a read timeout or an upstream error is reported, never retried, because the
+upstream may already have spent compute on the request.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+from collections.abc import AsyncIterator
+from typing import Any, ClassVar
+
+import httpx
+from pydantic import BaseModel, ConfigDict, Field, field_validator
+
+from finsandbox.config import get_settings
+from finsandbox.errors import (
+    FinsandboxError,
+    InvalidRequest,
+    QuotaExceeded,
+    UpstreamError,
+    UpstreamTimeout,
+    UpstreamUnavailable,
+)
+from finsandbox.gateway.backends.base import Backend, ChatChunk, ChatRequest, ChatResult, Usage
+
+
+class OpenAIConfig(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    base_url: str = Field(description="e.g. http://127.0.0.1:8001/v1")
+    model: str = Field(min_length=1, description="the model name the upstream expects")
+    api_key_env: str | None = Field(
+        default=None, description="name of the environment variable holding the upstream key (never stored)"
+    )
+    connect_timeout: float | None = Field(default=None, gt=0, le=120)
+    read_timeout: float | None = Field(default=None, gt=0, le=3600)
+    retries: int | None = Field(default=None, ge=0, le=10)
+
+    @field_validator("base_url")
+    @classmethod
+    def _http_url(cls, value: str) -> str:
+        url = httpx.URL(value)
+        if url.scheme not in ("http", "https") or not url.host:
+            raise ValueError("must be an http:// or https:// URL")
+        return value.rstrip("/")
+
+
+class OpenAIBackend(Backend):
+    kind: ClassVar[str] = "openai"
+    Config: ClassVar[type[BaseModel]] = OpenAIConfig
+
+    def __init__(self, config: BaseModel) -> None:
+        super().__init__(config)
+        cfg: OpenAIConfig = config  # type: ignore[assignment]
+        settings = get_settings()
+        self.cfg = cfg
+        self._retries = settings.upstream_retries if cfg.retries is None else cfg.retries
+        timeout = httpx.Timeout(
+            connect=cfg.connect_timeout or settings.upstream_connect_timeout,
+            read=cfg.read_timeout or settings.upstream_read_timeout,
+            write=30.0,
+            pool=30.0,
+        )
+        headers = {"Content-Type": "application/json"}
+        if cfg.api_key_env:
+            secret = os.environ.get(cfg.api_key_env)
+            if secret:
+                headers["Authorization"] = f"Bearer {secret}"
+        limits = httpx.Limits(max_connections=256, max_keepalive_connections=64)
+        self._client = httpx.AsyncClient(
+            base_url=cfg.base_url, timeout=timeout, headers=headers, limits=limits
+        )
+
+    @property
+    def model_name(self) -> str:
+        return self.cfg.model
+
+    def _body(self, request: ChatRequest, *, stream: bool) -> dict[str, Any]:
+        body: dict[str, Any] = {"model": self.cfg.model, "messages": request.messages, "stream": stream}
+        for name in ("max_tokens", "temperature", "top_p", "seed"):
+            value = getattr(request, name)
+            if value is not None:
+                body[name] = value
+        if request.stop:
+            body["stop"] = request.stop
+        if stream:
+            body["stream_options"] = {"include_usage": True}
+        return body
+
+    async def _send(self, body: dict[str, Any], *, stream: bool) -> httpx.Response:
+        """POST with retries on connection failures only."""
+        attempt = 0
+        while True:
+            try:
+                req = self._client.build_request("POST", "/chat/completions", json=body)
+                return await self._client.send(req, stream=stream)
+            except (httpx.ConnectError, httpx.ConnectTimeout) as exc:
+                attempt += 1
+                if attempt > self._retries:
+                    raise UpstreamUnavailable(
+                        f"the upstream at {self.cfg.base_url} cannot be reached ({type(exc).__name__})"
+                    ) from None
+                await asyncio.sleep(min(2.0, 0.1 * 2**attempt))
+            except httpx.TimeoutException:
+                raise UpstreamTimeout(f"the upstream at {self.cfg.base_url} did not answer in time") from None
+            except httpx.HTTPError as exc:
+                raise UpstreamError(f"the upstream request failed: {type(exc).__name__}") from None
+
+    def _error_for(self, status: int, body: bytes, retry_after: str | None) -> FinsandboxError:
+        """Map an upstream error response to a gateway error that says what happened upstream."""
+        detail = ""
+        try:
+            data = json.loads(body)
+            err = data.get("error", data)
+            detail = err.get("message", "") if isinstance(err, dict) else str(err)
+        except (ValueError, AttributeError):
+            detail = body[:200].decode("utf-8", errors="replace")
+        detail = detail.strip() or f"HTTP {status}"
+        if status == 400 or status == 422:
+            code = "context_length_exceeded" if "context" in detail.lower() else "upstream_rejected"
+            return InvalidRequest(f"the upstream model rejected the request: {detail}", code=code)
+        if status in (401, 403):
+            return UpstreamError(
+                f"the upstream refused the gateway's credentials: {detail}", code="upstream_auth"
+            )
+        if status == 404:
+            return UpstreamError(
+                f"the upstream does not serve model {self.cfg.model!r}: {detail}",
+                code="upstream_model_not_found",
+            )
+        if status == 429:
+            seconds = int(retry_after) if retry_after and retry_after.isdigit() else 5
+            return QuotaExceeded(
+                f"the upstream is rate limiting: {detail}", retry_after=seconds, code="upstream_busy"
+            )
+        if status in (502, 503, 504):
+            return UpstreamUnavailable(f"the upstream is unavailable (HTTP {status}): {detail}")
+        return UpstreamError(f"the upstream failed (HTTP {status}): {detail}")
+
+    async def complete(self, request: ChatRequest) -> ChatResult:
+        response = await self._send(self._body(request, stream=False), stream=False)
+        if response.status_code >= 400:
+            raise self._error_for(response.status_code, response.content, response.headers.get("retry-after"))
+        try:
+            data = response.json()
+            choice = data["choices"][0]
+            text = choice["message"].get("content") or ""
+        except (ValueError, KeyError, IndexError, TypeError, AttributeError):
+            raise UpstreamError(
+                "the upstream returned a response that is not an OpenAI chat completion"
+            ) from None
+        usage = data.get("usage") or {}
+        return ChatResult(
+            text=text,
+            finish_reason=choice.get("finish_reason") or "stop",
+            usage=Usage(int(usage.get("prompt_tokens") or 0), int(usage.get("completion_tokens") or 0)),
+            model=data.get("model") or self.cfg.model,
+        )
+
+    def stream(self, request: ChatRequest) -> AsyncIterator[ChatChunk]:
+        return self._stream(request)
+
+    async def _stream(self, request: ChatRequest) -> AsyncIterator[ChatChunk]:
+        response = await self._send(self._body(request, stream=True), stream=True)
+        try:
+            if response.status_code >= 400:
+                body = await response.aread()
+                raise self._error_for(response.status_code, body, response.headers.get("retry-after"))
+            finish: str | None = None
+            usage: Usage | None = None
+            async for line in response.aiter_lines():
+                if not line.startswith("data:"):
+                    continue
+                data = line[5:].strip()
+                if data == "[DONE]":
+                    break
+                try:
+                    event = json.loads(data)
+                except ValueError:
+                    raise UpstreamError("the upstream sent a stream event that is not JSON") from None
+                if "error" in event:
+                    err = event["error"]
+                    message = err.get("message") if isinstance(err, dict) else str(err)
+                    raise UpstreamError(f"the upstream failed mid-stream: {message}")
+                if event.get("usage"):
+                    u = event["usage"]
+                    usage = Usage(int(u.get("prompt_tokens") or 0), int(u.get("completion_tokens") or 0))
+                for choice in event.get("choices") or []:
+                    text = (choice.get("delta") or {}).get("content")
+                    if text:
+                        yield ChatChunk(text=text)
+                    if choice.get("finish_reason"):
+                        finish = choice["finish_reason"]
+            yield ChatChunk(finish_reason=finish or "stop", usage=usage)
+        except httpx.TimeoutException:
+            raise UpstreamTimeout(f"the upstream at {self.cfg.base_url} stopped sending in time") from None
+        except httpx.HTTPError as exc:
+            raise UpstreamError(f"the upstream stream broke: {type(exc).__name__}") from None
+        finally:
+            await response.aclose()
+
+    async def health(self) -> dict[str, Any]:
+        try:
+            response = await self._client.get("/models", timeout=3.0)
+            return {"ok": response.status_code < 500, "status": response.status_code}
+        except httpx.HTTPError as exc:
+            return {"ok": False, "error": type(exc).__name__}
+
+    async def aclose(self) -> None:
+        await self._client.aclose()

@@ -1,0 +1,150 @@
+"""Workspaces (admitted use cases), their members and their endpoints."""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from finsandbox import ledger
+from finsandbox.access.roles import THEMES, WORKSPACE_ROLES
+from finsandbox.errors import Conflict, InvalidRequest, NotFound
+from finsandbox.store.models import Endpoint, Institution, Membership, User, Workspace
+
+_SLUG = re.compile(r"^[a-z0-9][a-z0-9-]{1,62}$")
+BACKENDS = ("llamacpp", "openai")
+
+
+def create_workspace(
+    session: Session, *, slug: str, name: str, theme: str, bank: Institution, actor: str
+) -> Workspace:
+    if not _SLUG.match(slug):
+        raise InvalidRequest(
+            f"workspace slug {slug!r} must be 2-63 lowercase letters, digits or dashes", param="slug"
+        )
+    if theme not in THEMES:
+        raise InvalidRequest(f"unknown theme {theme!r}; use one of {', '.join(THEMES)}", param="theme")
+    if bank.kind != "bank":
+        raise InvalidRequest(f"{bank.name} is a {bank.kind}, but a workspace belongs to a bank", param="bank")
+    if session.scalars(select(Workspace).where(Workspace.slug == slug)).first():
+        raise Conflict(f"a workspace with slug {slug!r} already exists")
+    ws = Workspace(slug=slug, name=name.strip() or slug, theme=theme, bank_id=bank.id)
+    session.add(ws)
+    session.flush()
+    ledger.append(
+        session,
+        actor=actor,
+        kind="workspace.created",
+        workspace_id=ws.id,
+        payload={"workspace_id": ws.id, "slug": slug, "theme": theme, "bank_id": bank.id},
+    )
+    return ws
+
+
+def get_workspace(session: Session, slug: str) -> Workspace:
+    ws = session.scalars(select(Workspace).where(Workspace.slug == slug)).first()
+    if ws is None:
+        raise NotFound(f"no workspace {slug!r}")
+    return ws
+
+
+def list_workspaces(session: Session) -> list[Workspace]:
+    return list(session.scalars(select(Workspace).order_by(Workspace.slug)))
+
+
+def add_member(session: Session, workspace: Workspace, user: User, *, role: str, actor: str) -> Membership:
+    """Add a bank or tech-partner user; supervisors oversee and are never members."""
+    if role not in WORKSPACE_ROLES:
+        raise InvalidRequest(f"unknown workspace role {role!r}; use one of {', '.join(WORKSPACE_ROLES)}")
+    if user.role != "participant":
+        raise InvalidRequest(
+            f"{user.email} is a {user.role}; only bank and tech-partner users can be members"
+        )
+    existing = session.scalars(
+        select(Membership).where(Membership.workspace_id == workspace.id, Membership.user_id == user.id)
+    ).first()
+    if existing:
+        raise Conflict(f"{user.email} is already a member of {workspace.slug} (as {existing.role})")
+    m = Membership(workspace_id=workspace.id, user_id=user.id, role=role)
+    session.add(m)
+    session.flush()
+    ledger.append(
+        session,
+        actor=actor,
+        kind="member.added",
+        workspace_id=workspace.id,
+        payload={"user_id": user.id, "email": user.email, "role": role},
+    )
+    return m
+
+
+def list_members(session: Session, workspace: Workspace) -> list[Membership]:
+    return list(
+        session.scalars(
+            select(Membership).where(Membership.workspace_id == workspace.id).order_by(Membership.created_at)
+        )
+    )
+
+
+def add_endpoint(
+    session: Session,
+    workspace: Workspace,
+    *,
+    name: str,
+    backend: str,
+    config: dict[str, Any] | None,
+    actor: str,
+) -> Endpoint:
+    """Bind a model name in this workspace to a backend; the config is checked by the backend."""
+    from finsandbox.gateway.backends import validate_config
+
+    if backend not in BACKENDS:
+        raise InvalidRequest(
+            f"unknown backend {backend!r}; use one of {', '.join(BACKENDS)}", param="backend"
+        )
+    if not re.match(r"^[A-Za-z0-9][A-Za-z0-9._:/-]{0,99}$", name):
+        raise InvalidRequest(f"endpoint name {name!r} may hold letters, digits and . _ : / -", param="name")
+    cfg = validate_config(backend, config or {})
+    if session.scalars(
+        select(Endpoint).where(Endpoint.workspace_id == workspace.id, Endpoint.name == name)
+    ).first():
+        raise Conflict(f"workspace {workspace.slug} already has an endpoint named {name!r}")
+    ep = Endpoint(workspace_id=workspace.id, name=name, backend=backend, config=cfg)
+    session.add(ep)
+    session.flush()
+    ledger.append(
+        session,
+        actor=actor,
+        kind="endpoint.created",
+        workspace_id=workspace.id,
+        payload={"endpoint": name, "backend": backend, "config": _public_config(cfg)},
+    )
+    return ep
+
+
+def _public_config(cfg: dict[str, Any]) -> dict[str, Any]:
+    """The config without secrets, for the ledger and listings."""
+    return {k: ("***" if "key" in k.lower() and "env" not in k.lower() else v) for k, v in cfg.items()}
+
+
+def list_endpoints(session: Session, workspace_id: str) -> list[Endpoint]:
+    return list(
+        session.scalars(
+            select(Endpoint)
+            .where(Endpoint.workspace_id == workspace_id, Endpoint.enabled.is_(True))
+            .order_by(Endpoint.name)
+        )
+    )
+
+
+def get_endpoint(session: Session, workspace_id: str, name: str) -> Endpoint:
+    ep = session.scalars(
+        select(Endpoint).where(
+            Endpoint.workspace_id == workspace_id, Endpoint.name == name, Endpoint.enabled.is_(True)
+        )
+    ).first()
+    if ep is None:
+        raise NotFound(f"the model {name!r} does not exist in this workspace", code="model_not_found")
+    return ep

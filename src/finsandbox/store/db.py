@@ -1,0 +1,120 @@
+"""Engines, sessions and migrations for SQLite (embedded default) and PostgreSQL (production).
+
+SQLite runs in WAL mode and write transactions start with BEGIN IMMEDIATE, so two
+processes never both read a ledger head and then race to extend it; PostgreSQL gets the
+same guarantee from an advisory lock taken by the ledger (see ledger/chain.py).
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+from alembic import command
+from alembic.config import Config
+from sqlalchemy import Engine, create_engine, event
+from sqlalchemy.engine import make_url
+from sqlalchemy.orm import Session, sessionmaker
+
+from finsandbox.config import get_settings
+
+_MIGRATIONS = Path(__file__).parent / "migrations"
+_engines: dict[str, Engine] = {}
+_lock = threading.Lock()
+
+WRITE = {"finsandbox_write": True}
+"""Execution options for a session that will write: BEGIN IMMEDIATE on SQLite."""
+
+
+def _configure_sqlite(engine: Engine) -> None:
+    @event.listens_for(engine, "connect")
+    def _on_connect(dbapi_conn: Any, _record: Any) -> None:
+        # Take transaction control away from pysqlite so BEGIN is ours to emit.
+        dbapi_conn.isolation_level = None
+        cur = dbapi_conn.cursor()
+        cur.execute("PRAGMA journal_mode=WAL")
+        cur.execute("PRAGMA synchronous=NORMAL")
+        cur.execute("PRAGMA foreign_keys=ON")
+        cur.execute("PRAGMA busy_timeout=30000")
+        cur.close()
+
+    @event.listens_for(engine, "begin")
+    def _on_begin(conn: Any) -> None:
+        if conn.get_execution_options().get("finsandbox_write"):
+            conn.exec_driver_sql("BEGIN IMMEDIATE")
+        else:
+            conn.exec_driver_sql("BEGIN")
+
+
+def get_engine(url: str | None = None) -> Engine:
+    """One engine per database URL per process."""
+    url = url or get_settings().resolved_database_url
+    with _lock:
+        engine = _engines.get(url)
+        if engine is not None:
+            return engine
+        parsed = make_url(url)
+        kwargs: dict[str, Any] = {}
+        if parsed.get_backend_name() == "sqlite":
+            if parsed.database and parsed.database != ":memory:":
+                Path(parsed.database).parent.mkdir(parents=True, exist_ok=True)
+            kwargs["connect_args"] = {"check_same_thread": False, "timeout": 30}
+        else:
+            kwargs.update(pool_size=20, max_overflow=20, pool_pre_ping=True)
+        engine = create_engine(url, **kwargs)
+        if parsed.get_backend_name() == "sqlite":
+            _configure_sqlite(engine)
+        _engines[url] = engine
+        return engine
+
+
+def dispose_engines() -> None:
+    """Close every pooled connection (tests, forks)."""
+    with _lock:
+        for engine in _engines.values():
+            engine.dispose()
+        _engines.clear()
+
+
+def is_sqlite(engine: Engine) -> bool:
+    return engine.dialect.name == "sqlite"
+
+
+def session_factory(url: str | None = None) -> sessionmaker[Session]:
+    return sessionmaker(bind=get_engine(url), expire_on_commit=False)
+
+
+@contextmanager
+def session_scope(url: str | None = None, *, write: bool = False) -> Iterator[Session]:
+    """A session that commits on success and rolls back on any error, so nothing is half-written."""
+    session = session_factory(url)()
+    try:
+        if write:
+            session.connection(execution_options=WRITE)
+        yield session
+        session.commit()
+    except BaseException:
+        session.rollback()
+        raise
+    finally:
+        session.close()
+
+
+def alembic_config(url: str) -> Config:
+    cfg = Config()
+    cfg.set_main_option("script_location", str(_MIGRATIONS))
+    cfg.set_main_option("sqlalchemy.url", url.replace("%", "%%"))
+    return cfg
+
+
+def upgrade(url: str | None = None) -> None:
+    """Bring the database to the newest schema; safe to run at every start."""
+    url = url or get_settings().resolved_database_url
+    engine = get_engine(url)
+    with engine.begin() as conn:
+        cfg = alembic_config(url)
+        cfg.attributes["connection"] = conn
+        command.upgrade(cfg, "head")

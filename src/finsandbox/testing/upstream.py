@@ -1,0 +1,108 @@
+"""A minimal OpenAI-compatible upstream: echoes the last user message, optionally after a delay.
+
+It records every request body it receives (GET /_requests), so tests can assert on exactly
+what reached the backend, and can be told to fail (status codes, slow responses).
+Run it with `python -m finsandbox.testing.upstream --port 8001 [--delay-ms 100]`.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import time
+import uuid
+from typing import Any
+
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response, StreamingResponse
+from starlette.routing import Route
+
+
+def create_upstream(delay_ms: float = 0.0, model: str = "stub-model") -> Starlette:
+    received: list[dict[str, Any]] = []
+    state: dict[str, Any] = {"fail_status": None, "delay_ms": delay_ms}
+
+    def answer_for(body: dict[str, Any]) -> str:
+        users = [m for m in body.get("messages", []) if m.get("role") == "user"]
+        last = users[-1]["content"] if users else ""
+        if isinstance(last, list):
+            last = " ".join(p.get("text", "") for p in last)
+        return f"echo: {last}"
+
+    async def chat(request: Request) -> Response:
+        body = await request.json()
+        if len(received) < 10_000:
+            received.append(body)
+        if state["delay_ms"]:
+            await asyncio.sleep(state["delay_ms"] / 1000)
+        if state["fail_status"]:
+            status = int(state["fail_status"])
+            return JSONResponse({"error": {"message": f"stub failure {status}", "type": "stub"}}, status_code=status)
+        text = answer_for(body)
+        words = text.split(" ")
+        prompt_tokens = sum(len(str(m.get("content", "")).split()) for m in body.get("messages", []))
+        usage = {"prompt_tokens": prompt_tokens, "completion_tokens": len(words),
+                 "total_tokens": prompt_tokens + len(words)}
+        cid, created = f"chatcmpl-{uuid.uuid4().hex}", int(time.time())
+        if not body.get("stream"):
+            return JSONResponse(
+                {
+                    "id": cid, "object": "chat.completion", "created": created, "model": body.get("model", model),
+                    "choices": [{"index": 0, "message": {"role": "assistant", "content": text},
+                                 "finish_reason": "stop"}],
+                    "usage": usage,
+                }
+            )
+
+        async def events():  # type: ignore[no-untyped-def]
+            for i, word in enumerate(words):
+                piece = word if i == 0 else " " + word
+                chunk = {"id": cid, "object": "chat.completion.chunk", "created": created, "model": model,
+                         "choices": [{"index": 0, "delta": {"content": piece}, "finish_reason": None}]}
+                yield f"data: {json.dumps(chunk)}\n\n"
+            last = {"id": cid, "object": "chat.completion.chunk", "created": created, "model": model,
+                    "choices": [{"index": 0, "delta": {}, "finish_reason": "stop"}]}
+            yield f"data: {json.dumps(last)}\n\n"
+            if (body.get("stream_options") or {}).get("include_usage"):
+                yield f"data: {json.dumps({'id': cid, 'choices': [], 'usage': usage})}\n\n"
+            yield "data: [DONE]\n\n"
+
+        return StreamingResponse(events(), media_type="text/event-stream")
+
+    async def models(_request: Request) -> Response:
+        return JSONResponse({"object": "list", "data": [{"id": model, "object": "model"}]})
+
+    async def requests_seen(_request: Request) -> Response:
+        return JSONResponse(received)
+
+    async def control(request: Request) -> Response:
+        state.update(await request.json())
+        if state.pop("clear", False):
+            received.clear()
+        return JSONResponse(state)
+
+    return Starlette(
+        routes=[
+            Route("/v1/chat/completions", chat, methods=["POST"]),
+            Route("/v1/models", models, methods=["GET"]),
+            Route("/_requests", requests_seen, methods=["GET"]),
+            Route("/_control", control, methods=["POST"]),
+        ]
+    )
+
+
+def main() -> None:
+    import uvicorn
+
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--host", default="127.0.0.1")
+    parser.add_argument("--port", type=int, default=8001)
+    parser.add_argument("--delay-ms", type=float, default=0.0)
+    args = parser.parse_args()
+    uvicorn.run(create_upstream(args.delay_ms), host=args.host, port=args.port, log_level="warning")
+
+
+if __name__ == "__main__":
+    main()
