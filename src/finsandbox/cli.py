@@ -16,16 +16,24 @@ from rich.table import Table
 from finsandbox.errors import FinsandboxError
 
 app = typer.Typer(
-    help="finsandbox: a GenAI sandbox for the finance sector.", no_args_is_help=True, pretty_exceptions_enable=False
+    help="finsandbox: a GenAI sandbox for the finance sector.",
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
 )
-programme_app = typer.Typer(help="Institutions, users, workspaces, members and endpoints.", no_args_is_help=True)
+programme_app = typer.Typer(
+    help="Institutions, users, workspaces, members and endpoints.", no_args_is_help=True
+)
 key_app = typer.Typer(help="Virtual API keys of a workspace.", no_args_is_help=True)
 ledger_app = typer.Typer(help="The tamper-evident audit ledger.", no_args_is_help=True)
 db_app = typer.Typer(help="The database schema.", no_args_is_help=True)
+trial_app = typer.Typer(
+    help="Evaluation trials: suites of recipes run through the gateway.", no_args_is_help=True
+)
 app.add_typer(programme_app, name="programme")
 app.add_typer(key_app, name="key")
 app.add_typer(ledger_app, name="ledger")
 app.add_typer(db_app, name="db")
+app.add_typer(trial_app, name="trial")
 
 console = Console()
 err = Console(stderr=True)
@@ -46,7 +54,7 @@ def _session(write: bool = True):  # type: ignore[no-untyped-def]
 def _table(title: str, columns: list[str], rows: list[list[Any]]) -> None:
     table = Table(title=title)
     for c in columns:
-        table.add_column(c)
+        table.add_column(c, overflow="fold")
     for r in rows:
         table.add_row(*["" if v is None else str(v) for v in r])
     console.print(table)
@@ -73,7 +81,9 @@ def _safe_url(url: str) -> str:
 
 # --- programme ----------------------------------------------------------------------------------
 
-institution_app = typer.Typer(help="Banks, tech partners, the supervisor, the operator.", no_args_is_help=True)
+institution_app = typer.Typer(
+    help="Banks, tech partners, the supervisor, the operator.", no_args_is_help=True
+)
 user_app = typer.Typer(help="People who sign in.", no_args_is_help=True)
 workspace_app = typer.Typer(help="Admitted use cases and their isolated environments.", no_args_is_help=True)
 member_app = typer.Typer(help="Who works in a workspace.", no_args_is_help=True)
@@ -103,7 +113,11 @@ def institution_list() -> None:
     from finsandbox.access import list_institutions
 
     with _session(write=False) as s:
-        _table("institutions", ["name", "kind", "created"], [[i.name, i.kind, i.created_at] for i in list_institutions(s)])
+        _table(
+            "institutions",
+            ["name", "kind", "created"],
+            [[i.name, i.kind, i.created_at] for i in list_institutions(s)],
+        )
 
 
 @user_app.command("add")
@@ -123,7 +137,11 @@ def user_add(
         password = typer.prompt("password", hide_input=True, confirmation_prompt=True)
     with _session() as s:
         user = create_user(
-            s, email=email, display_name=name, institution=get_institution(s, institution), password=password,
+            s,
+            email=email,
+            display_name=name,
+            institution=get_institution(s, institution),
+            password=password,
             actor=actor(),
         )
         console.print(f"user {user.email} ({user.role}) created")
@@ -144,7 +162,9 @@ def user_list() -> None:
 @workspace_app.command("create")
 def workspace_create(
     slug: str,
-    theme: Annotated[str, typer.Option(help="risk_management, anti_fraud, customer_service, process_reengineering")],
+    theme: Annotated[
+        str, typer.Option(help="risk_management, anti_fraud, customer_service, process_reengineering")
+    ],
     bank: Annotated[str, typer.Option(help="the owning bank's institution name")],
     name: Annotated[str, typer.Option(help="a human-readable title")] = "",
 ) -> None:
@@ -153,7 +173,9 @@ def workspace_create(
     from finsandbox.programme import create_workspace
 
     with _session() as s:
-        ws = create_workspace(s, slug=slug, name=name or slug, theme=theme, bank=get_institution(s, bank), actor=actor())
+        ws = create_workspace(
+            s, slug=slug, name=name or slug, theme=theme, bank=get_institution(s, bank), actor=actor()
+        )
         console.print(f"workspace {ws.slug} created for {ws.bank.name}")
 
 
@@ -202,10 +224,14 @@ def endpoint_add(
     workspace: str,
     name: str,
     backend: Annotated[str, typer.Option(help="llamacpp (embedded) or openai (any OpenAI-compatible URL)")],
-    base_url: Annotated[str | None, typer.Option(help="openai: the upstream base URL, e.g. http://host:8000/v1")] = None,
+    base_url: Annotated[
+        str | None, typer.Option(help="openai: the upstream base URL, e.g. http://host:8000/v1")
+    ] = None,
     model: Annotated[str | None, typer.Option(help="openai: the upstream model name")] = None,
     api_key_env: Annotated[str | None, typer.Option(help="openai: env var holding the upstream key")] = None,
-    model_path: Annotated[str | None, typer.Option(help="llamacpp: a GGUF file (default: bundled SmolLM2)")] = None,
+    model_path: Annotated[
+        str | None, typer.Option(help="llamacpp: a GGUF file (default: bundled SmolLM2)")
+    ] = None,
     contexts: Annotated[int | None, typer.Option(help="llamacpp: parallel contexts")] = None,
 ) -> None:
     """Bind a model name in a workspace to a backend."""
@@ -223,7 +249,9 @@ def endpoint_add(
         if v is not None
     }
     with _session() as s:
-        ep = add_endpoint(s, get_workspace(s, workspace), name=name, backend=backend, config=config, actor=actor())
+        ep = add_endpoint(
+            s, get_workspace(s, workspace), name=name, backend=backend, config=config, actor=actor()
+        )
         console.print(f"endpoint {ep.name} ({ep.backend}) added to {workspace}")
 
 
@@ -261,8 +289,14 @@ def key_create(
     expires = datetime.now(UTC) + timedelta(days=expires_in_days) if expires_in_days is not None else None
     with _session() as s:
         new = create_key(
-            s, get_workspace(s, workspace), name=name, actor=actor(), expires_at=expires,
-            rpm_limit=rpm, tpm_limit=tpm, token_budget=budget,
+            s,
+            get_workspace(s, workspace),
+            name=name,
+            actor=actor(),
+            expires_at=expires,
+            rpm_limit=rpm,
+            tpm_limit=tpm,
+            token_budget=budget,
         )
     if quiet:
         print(new.secret)
@@ -282,8 +316,17 @@ def key_list(workspace: str) -> None:
             f"keys of {workspace}",
             ["prefix", "name", "state", "rpm", "tpm", "budget", "used", "expires", "created by"],
             [
-                [k.prefix, k.name, key_state(k), k.rpm_limit, k.tpm_limit, k.token_budget, k.tokens_used,
-                 k.expires_at, k.created_by]
+                [
+                    k.prefix,
+                    k.name,
+                    key_state(k),
+                    k.rpm_limit,
+                    k.tpm_limit,
+                    k.token_budget,
+                    k.tokens_used,
+                    k.expires_at,
+                    k.created_by,
+                ]
                 for k in keys
             ],
         )
@@ -359,6 +402,212 @@ def ledger_show(
     )
 
 
+# --- trials -------------------------------------------------------------------------------------
+
+
+def _pct(x: float | None) -> str:
+    return "-" if x is None else f"{100 * x:.0f}%"
+
+
+def _run_with_progress(trial_id: str, total_hint: int) -> Any:
+    import asyncio
+
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+    from finsandbox.evals.trials import run_trial
+
+    with Progress(
+        TextColumn("[bold]{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeElapsedColumn(),
+        TextColumn("{task.fields[last]}"),
+        console=console,
+        transient=False,
+    ) as progress:
+        task = progress.add_task("trial", total=total_hint, last="")
+
+        def on_progress(done: int, total: int, result: Any) -> None:
+            last = ""
+            if result is not None:
+                mark = "error" if result.error else ("pass" if result.passed else "fail")
+                last = f"{result.recipe}/{result.case_id[:30]}: {mark}"
+            progress.update(task, completed=done, total=total, last=last)
+
+        return asyncio.run(run_trial(trial_id, actor=actor(), on_progress=on_progress))
+
+
+def _print_summary(trial: Any) -> None:
+    summary = trial.summary or {}
+    console.print(
+        f"trial [bold]{trial.id}[/] {trial.name!r}: {trial.status}, "
+        f"{trial.done_cases}/{trial.total_cases} cases" + (f" — {trial.error}" if trial.error else "")
+    )
+    recipes = summary.get("recipes") or {}
+    if recipes:
+        _table(
+            "by recipe",
+            ["recipe", "theme", "cases", "passed", "pass rate", "blocked", "errors", "principles"],
+            [
+                [
+                    k,
+                    v["theme"],
+                    v["n"],
+                    v["passed"],
+                    _pct(v["pass_rate"]),
+                    v["blocked"],
+                    v["errors"],
+                    ", ".join(v["principles"]),
+                ]
+                for k, v in recipes.items()
+            ],
+        )
+    for title, key in (("by principle", "principles"), ("by theme", "themes")):
+        data = summary.get(key) or {}
+        if data:
+            _table(
+                title,
+                [key[:-1], "cases", "passed", "pass rate"],
+                [[k, v["n"], v["passed"], _pct(v["pass_rate"])] for k, v in data.items()],
+            )
+
+
+@trial_app.command("run")
+def trial_run(
+    workspace: Annotated[str, typer.Option(help="the workspace the trial runs for")],
+    endpoint: Annotated[str, typer.Option(help="the endpoint under test")],
+    suite: Annotated[
+        list[str], typer.Option(help="a reference use case (theme) or a suite YAML; repeatable")
+    ],
+    recipe: Annotated[list[str] | None, typer.Option(help="only these recipes; repeatable")] = None,
+    max_cases: Annotated[int | None, typer.Option(help="at most this many base cases per recipe")] = None,
+    max_tokens: Annotated[int, typer.Option(help="max_tokens of each model call")] = 256,
+    seed: Annotated[int, typer.Option(help="seed for attacks and generation")] = 0,
+    concurrency: Annotated[int, typer.Option(help="cases in flight")] = 4,
+    executor: Annotated[str, typer.Option(help="local or ray")] = "local",
+    name: Annotated[str | None, typer.Option(help="a name for the trial")] = None,
+    external_url: Annotated[
+        str | None, typer.Option(help="test an external app (JSON in/out) instead")
+    ] = None,
+    gateway_url: Annotated[
+        str | None, typer.Option(help="a running gateway (…/v1); default: an in-process gateway")
+    ] = None,
+    judge_endpoint: Annotated[str | None, typer.Option(help="endpoint used by llm_judge scorers")] = None,
+) -> None:
+    """Create a trial and run it with live progress; Ctrl-C leaves it resumable."""
+    from finsandbox.evals.trials import create_trial
+
+    with _session() as s:
+        trial = create_trial(
+            s,
+            workspace=workspace,
+            endpoint=endpoint,
+            suites=suite,
+            actor=actor(),
+            name=name,
+            recipes=recipe,
+            max_cases=max_cases,
+            max_tokens=max_tokens,
+            seed=seed,
+            concurrency=concurrency,
+            executor=executor,
+            external_url=external_url,
+            gateway_url=gateway_url,
+            judge_endpoint=judge_endpoint,
+        )
+        trial_id, total = trial.id, trial.total_cases
+    console.print(f"trial {trial_id} created with {total} cases")
+    _print_summary(_run_with_progress(trial_id, total))
+
+
+@trial_app.command("resume")
+def trial_resume(trial_id: str) -> None:
+    """Continue an interrupted trial; finished cases are not run again."""
+    with _session(write=False) as s:
+        from finsandbox.evals.trials import get_trial
+
+        trial = get_trial(s, trial_id)
+        trial_id, total = trial.id, trial.total_cases
+    _print_summary(_run_with_progress(trial_id, total))
+
+
+@trial_app.command("list")
+def trial_list(workspace: Annotated[str | None, typer.Option(help="only this workspace")] = None) -> None:
+    from finsandbox.evals.trials import list_trials
+    from finsandbox.programme import get_workspace
+
+    with _session(write=False) as s:
+        ws_id = get_workspace(s, workspace).id if workspace else None
+        _table(
+            "trials",
+            ["id", "workspace", "name", "status", "cases", "created"],
+            [
+                [t.id, t.workspace.slug, t.name, t.status, f"{t.done_cases}/{t.total_cases}", t.created_at]
+                for t in list_trials(s, ws_id)
+            ],
+        )
+
+
+@trial_app.command("show")
+def trial_show(
+    trial_id: str,
+    failures: Annotated[int, typer.Option(help="show up to this many failing cases")] = 5,
+) -> None:
+    """Summary by recipe, principle and theme, and the first failing cases."""
+    from finsandbox.evals.trials import get_trial, results
+
+    with _session(write=False) as s:
+        trial = get_trial(s, trial_id)
+        _print_summary(trial)
+        failing = [r for r in results(s, trial.id) if r.passed is False][:failures]
+        for r in failing:
+            why = r.error or "; ".join(
+                f"{x['scorer']}: {x.get('explanation', '')}" for x in r.scores if x.get("passed") is False
+            )
+            console.print(f"[red]fail[/] {r.item}: {why[:200]}")
+
+
+@trial_app.command("rescore")
+def trial_rescore(trial_id: str) -> None:
+    """Recompute scores from stored outputs (no model is called) and make a new score version."""
+    from finsandbox.evals.trials import rescore
+    from finsandbox.store import upgrade
+
+    upgrade()
+    trial = rescore(trial_id, actor=actor())
+    console.print(f"trial {trial.id} rescored: score version {trial.score_version}")
+    _print_summary(trial)
+
+
+@trial_app.command("export")
+def trial_export(
+    trial_id: str,
+    fmt: Annotated[str, typer.Option("--format", help="jsonl or csv")] = "jsonl",
+    output: Annotated[
+        Path | None, typer.Option("--output", "-o", help="file to write (default stdout)")
+    ] = None,
+) -> None:
+    from finsandbox.evals.trials import export
+
+    with _session(write=False) as s:
+        text = export(s, trial_id, fmt)
+    if output:
+        output.write_text(text, encoding="utf-8")
+        console.print(f"wrote {output}")
+    else:
+        sys.stdout.write(text)
+
+
+@trial_app.command("cancel")
+def trial_cancel(trial_id: str) -> None:
+    """Ask a running trial to stop after its cases in flight."""
+    from finsandbox.evals.trials import request_cancel
+
+    with _session() as s:
+        trial = request_cancel(s, trial_id, actor=actor())
+        console.print(f"trial {trial.id}: {trial.status}")
+
+
 # --- serve and demo -----------------------------------------------------------------------------
 
 
@@ -366,7 +615,9 @@ def ledger_show(
 def serve(
     host: Annotated[str | None, typer.Option(help="bind address (default FINSANDBOX_HOST)")] = None,
     port: Annotated[int | None, typer.Option(help="port (default FINSANDBOX_PORT)")] = None,
-    workers: Annotated[int, typer.Option(help="server processes; quotas and the ledger hold across them")] = 1,
+    workers: Annotated[
+        int, typer.Option(help="server processes; quotas and the ledger hold across them")
+    ] = 1,
     log_level: Annotated[str, typer.Option(help="uvicorn log level")] = "info",
 ) -> None:
     """Run the gateway (and the API) with uvicorn."""

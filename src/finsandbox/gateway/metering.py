@@ -31,6 +31,7 @@ class CallRecord:
     completion_digest: str | None = None
     finish_reason: str | None = None
     error: str | None = None
+    case_id: str | None = None
     extra: dict[str, Any] = field(default_factory=dict)
 
 
@@ -42,6 +43,7 @@ def record_call(session: Session, call: CallRecord) -> UsageRecord:
         "model": call.model,
         "key": call.key_prefix,
         "trial": call.trial_id,
+        "case": call.case_id,
         "stream": call.stream,
         "status": call.status,
         "usage": {"prompt_tokens": call.prompt_tokens, "completion_tokens": call.completion_tokens},
@@ -66,6 +68,7 @@ def record_call(session: Session, call: CallRecord) -> UsageRecord:
         endpoint=call.endpoint,
         backend=call.backend,
         trial_id=call.trial_id,
+        case_id=call.case_id,
         stream=call.stream,
         status=call.status,
         prompt_tokens=call.prompt_tokens,

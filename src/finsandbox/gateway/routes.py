@@ -14,7 +14,7 @@ from finsandbox.errors import FinsandboxError, InvalidRequest, PayloadTooLarge
 from finsandbox.gateway import service
 from finsandbox.gateway.backends import ChatChunk, ChatRequest, Usage
 from finsandbox.gateway.schemas import ChatCompletionRequest, completion_id, now, parse_chat_request
-from finsandbox.gateway.service import TRIAL_HEADER, Admitted, StreamState
+from finsandbox.gateway.service import CASE_HEADER, TRIAL_HEADER, Admitted, StreamState
 
 router = APIRouter(prefix="/v1", tags=["gateway"])
 
@@ -71,15 +71,20 @@ async def list_models(request: Request) -> dict[str, Any]:
 async def chat_completions(request: Request) -> Any:
     data, parse_error = await read_json(request)
     parsed: ChatCompletionRequest | None = None
+    backend_request: ChatRequest | None = None
     if parse_error is None:
         try:
             parsed = parse_chat_request(data)
+            # Before admission, so a request refused for its content spends no quota.
+            backend_request = service.to_backend_request(parsed)
         except FinsandboxError as exc:
             parse_error = exc
     trial = service.check_trial_header(request.headers.get(TRIAL_HEADER))
-    admitted = await service.admit(bearer(request), parsed.model if parsed else None, trial, parse_error)
-    assert parsed is not None
-    backend_request = service.to_backend_request(parsed)
+    case = service.check_case_header(request.headers.get(CASE_HEADER))
+    admitted = await service.admit(
+        bearer(request), parsed.model if parsed else None, trial, parse_error, case
+    )
+    assert parsed is not None and backend_request is not None
     if parsed.stream:
         return await _stream(admitted, parsed, backend_request)
     result, seq = await service.complete(admitted, backend_request)
@@ -99,6 +104,7 @@ async def chat_completions(request: Request) -> Any:
                 }
             ],
             "usage": _usage(usage),
+            "finsandbox": {"ledger_seq": seq},
         },
         headers={"X-Finsandbox-Ledger-Seq": str(seq)},
     )
@@ -173,7 +179,6 @@ async def _stream(
                         "usage": _usage(usage),
                     }
                 )
-            yield "data: [DONE]\n\n"
             state.status = "ok"
         except FinsandboxError as exc:
             state.status = f"error:{exc.code or exc.error_type}"
@@ -184,6 +189,10 @@ async def _stream(
         finally:
             await chunks.aclose()
             await service.finish_stream(admitted, request, state, started)
+        # Only once the call is recorded: a client that has seen [DONE] finds it metered, and its
+        # tokens already count against the key's quotas when it sends its next request.
+        if state.status == "ok":
+            yield "data: [DONE]\n\n"
 
     return StreamingResponse(
         events(),

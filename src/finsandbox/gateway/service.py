@@ -33,7 +33,9 @@ from finsandbox.store.db import session_scope
 from finsandbox.store.models import ApiKey
 
 TRIAL_HEADER = "X-Finsandbox-Trial"
+CASE_HEADER = "X-Finsandbox-Case"
 _TRIAL_ID = re.compile(r"^[A-Za-z0-9._:-]{1,100}$")
+_CASE_ID = re.compile(r"^[A-Za-z0-9._:/@#-]{1,300}$")
 
 
 @lru_cache(maxsize=1)
@@ -52,6 +54,7 @@ class Admitted:
     backend_kind: str
     backend_config: dict[str, Any]
     trial_id: str | None
+    case_id: str | None = None
 
     def backend(self) -> Backend:
         return get_backend(self.backend_kind, self.backend_config)
@@ -67,8 +70,23 @@ def check_trial_header(value: str | None) -> str | None:
     return value
 
 
+def check_case_header(value: str | None) -> str | None:
+    """The case a trial call belongs to; only meaningful together with a trial header."""
+    if value is None or value == "":
+        return None
+    if not _CASE_ID.match(value):
+        raise InvalidRequest(
+            f"the {CASE_HEADER} header must be 1-300 characters of A-Z a-z 0-9 . _ : / @ # -"
+        )
+    return value
+
+
 def _admit(
-    secret: str | None, model: str | None, trial_id: str | None, parse_error: FinsandboxError | None
+    secret: str | None,
+    model: str | None,
+    trial_id: str | None,
+    parse_error: FinsandboxError | None,
+    case_id: str | None = None,
 ) -> Admitted:
     with session_scope(write=True) as session:
         key = authenticate(session, secret)
@@ -85,14 +103,19 @@ def _admit(
             backend_kind=endpoint.backend,
             backend_config=dict(endpoint.config),
             trial_id=trial_id,
+            case_id=case_id if trial_id else None,
         )
 
 
 async def admit(
-    secret: str | None, model: str | None, trial_id: str | None, parse_error: FinsandboxError | None = None
+    secret: str | None,
+    model: str | None,
+    trial_id: str | None,
+    parse_error: FinsandboxError | None = None,
+    case_id: str | None = None,
 ) -> Admitted:
     """Authenticate first (so an anonymous caller learns nothing else), then validate and admit."""
-    return await anyio.to_thread.run_sync(_admit, secret, model, trial_id, parse_error)
+    return await anyio.to_thread.run_sync(_admit, secret, model, trial_id, parse_error, case_id)
 
 
 def _record(call: CallRecord) -> int:
@@ -142,6 +165,7 @@ def _call(
         backend=admitted.backend_kind,
         model=backend.model_name,
         trial_id=admitted.trial_id,
+        case_id=admitted.case_id,
         stream=stream,
         status=status,
         prompt_digest=digest,

@@ -114,7 +114,10 @@ def upgrade(url: str | None = None) -> None:
     """Bring the database to the newest schema; safe to run at every start."""
     url = url or get_settings().resolved_database_url
     engine = get_engine(url)
-    with engine.begin() as conn:
+    # Several processes may start at once (workers, tests): serialise their migrations.
+    with engine.connect().execution_options(**WRITE) as conn, conn.begin():
+        if engine.dialect.name == "postgresql":
+            conn.exec_driver_sql("SELECT pg_advisory_xact_lock(4663380)")
         cfg = alembic_config(url)
         cfg.attributes["connection"] = conn
         command.upgrade(cfg, "head")

@@ -108,6 +108,8 @@ class Workspace(Base):
     theme: Mapped[str] = mapped_column(String(40))
     bank_id: Mapped[str] = mapped_column(ForeignKey("institutions.id"))
     status: Mapped[str] = mapped_column(String(20), default="admitted")
+    # The workspace's guard policy as YAML; None means the packaged default policy.
+    guard_policy: Mapped[str | None] = mapped_column(Text, nullable=True)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
 
     bank: Mapped[Institution] = relationship()
@@ -143,6 +145,9 @@ class Endpoint(Base):
     backend: Mapped[str] = mapped_column(String(20))
     config: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
     enabled: Mapped[bool] = mapped_column(Boolean, default=True)
+    # Customer-facing endpoints must disclose AI use; the canary detects system-prompt leaks.
+    customer_facing: Mapped[bool] = mapped_column(Boolean, default=False)
+    canary: Mapped[str | None] = mapped_column(String(64), nullable=True)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
 
     workspace: Mapped[Workspace] = relationship(back_populates="endpoints")
@@ -193,6 +198,7 @@ class UsageRecord(Base):
     endpoint: Mapped[str] = mapped_column(String(100))
     backend: Mapped[str] = mapped_column(String(20))
     trial_id: Mapped[str | None] = mapped_column(String(100), nullable=True, index=True)
+    case_id: Mapped[str | None] = mapped_column(String(300), nullable=True)
     stream: Mapped[bool] = mapped_column(Boolean, default=False)
     status: Mapped[str] = mapped_column(String(40))
     prompt_tokens: Mapped[int] = mapped_column(Integer, default=0)
@@ -215,3 +221,54 @@ class LedgerEntry(Base):
     payload_digest: Mapped[str] = mapped_column(String(64))
     prev_hash: Mapped[str] = mapped_column(String(64), unique=True)
     entry_hash: Mapped[str] = mapped_column(String(64), unique=True)
+
+
+class Trial(Base):
+    """One run of suites against a target, on behalf of a workspace."""
+
+    __tablename__ = "trials"
+
+    id: Mapped[str] = mapped_column(String(32), primary_key=True, default=new_id)
+    workspace_id: Mapped[str] = mapped_column(ForeignKey("workspaces.id"), index=True)
+    name: Mapped[str] = mapped_column(String(200))
+    # The target (endpoint, external URL), the suites as loaded (with digests) and run settings.
+    config: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    status: Mapped[str] = mapped_column(String(20), default="pending")
+    created_by: Mapped[str] = mapped_column(String(254))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    started_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
+    finished_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
+    total_cases: Mapped[int] = mapped_column(Integer, default=0)
+    done_cases: Mapped[int] = mapped_column(Integer, default=0)
+    score_version: Mapped[int] = mapped_column(Integer, default=1)
+    summary: Mapped[dict[str, Any] | None] = mapped_column(JSON, nullable=True)
+    error: Mapped[str | None] = mapped_column(Text, nullable=True)
+
+    workspace: Mapped[Workspace] = relationship()
+
+
+class CaseResult(Base):
+    """One case of a trial: what went in, what came out, its scores and its evidence.
+
+    Written as soon as the case finishes; the unique (trial, item) pair is what lets a killed
+    trial resume without repeating, or double-counting, a finished case.
+    """
+
+    __tablename__ = "case_results"
+    __table_args__ = (UniqueConstraint("trial_id", "item"),)
+
+    id: Mapped[str] = mapped_column(String(32), primary_key=True, default=new_id)
+    trial_id: Mapped[str] = mapped_column(ForeignKey("trials.id"), index=True)
+    item: Mapped[str] = mapped_column(String(400))
+    suite: Mapped[str] = mapped_column(String(100))
+    recipe: Mapped[str] = mapped_column(String(100), index=True)
+    case_id: Mapped[str] = mapped_column(String(300))
+    attack: Mapped[str | None] = mapped_column(String(60), nullable=True)
+    case: Mapped[dict[str, Any]] = mapped_column(JSON)
+    output: Mapped[str] = mapped_column(Text, default="")
+    evidence: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    scores: Mapped[list[dict[str, Any]]] = mapped_column(JSON, default=list)
+    passed: Mapped[bool | None] = mapped_column(Boolean, nullable=True)
+    error: Mapped[str | None] = mapped_column(Text, nullable=True)
+    latency_ms: Mapped[float] = mapped_column(Float, default=0.0)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)

@@ -75,7 +75,13 @@ class _Loaded:
         return self.llm.detokenize([token], special=True).decode("utf-8", errors="ignore")
 
     def prepare(self, request: ChatRequest) -> tuple[list[int], list[str], int]:
-        """Tokenised prompt, stop strings, and the max_tokens that fits the context."""
+        """Tokenised prompt, stop strings, and the max_tokens that fits the context.
+
+        It also forgets the previous prompt: llama.cpp would reuse a cached prefix and evaluate
+        the rest in a smaller batch, which shifts the logits enough to change a greedy or seeded
+        answer; evaluating every prompt afresh keeps same seed + temperature -> same answer.
+        """
+        self.llm.reset()
         formatted = self.formatter(messages=request.messages)
         tokens = self.llm.tokenize(formatted.prompt.encode("utf-8"), add_bos=False, special=True)
         n_ctx = self.llm.n_ctx()

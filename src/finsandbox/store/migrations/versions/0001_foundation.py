@@ -2,7 +2,7 @@
 
 Revision ID: 0001
 Revises:
-Create Date: 2026-11-25 04:06:05.956452
+Create Date: 2026-11-25
 """
 
 from collections.abc import Sequence

@@ -1,0 +1,410 @@
+"""Load suites (YAML) and cases (JSONL), with errors that name the file, the line, the field and
+the problem, and bind a recipe's scorers and attacks for a run.
+
+YAML is composed into a node tree first, so a pydantic error location such as
+recipes[0].scorers[1].name can be mapped back to the line it came from.
+"""
+
+from __future__ import annotations
+
+import json
+import random
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import yaml
+from pydantic import ValidationError
+from yaml.nodes import MappingNode, Node, ScalarNode, SequenceNode
+
+from finsandbox.errors import ConfigError
+from finsandbox.evals.attacks.base import Attack, attack_class, attack_names, get_attack
+from finsandbox.evals.model import Case, Recipe, ScorerSpec, Suite
+from finsandbox.evals.registry import rng_for
+from finsandbox.evals.scorers.base import (
+    Judge,
+    Scorer,
+    clean_message,
+    get_scorer,
+    scorer_class,
+    scorer_names,
+    settings_errors,
+)
+
+MAX_ERRORS = 20
+Loc = tuple[Any, ...]
+
+
+def format_loc(loc: Loc) -> str:
+    """('recipes', 0, 'scorers', 1, 'name') -> 'recipes[0].scorers[1].name'."""
+    out = ""
+    for part in loc:
+        if isinstance(part, int):
+            out += f"[{part}]"
+        else:
+            out += f".{part}" if out else str(part)
+    return out
+
+
+def _clean_loc(data: Any, loc: Loc) -> Loc:
+    """Drop the union-branch tags pydantic puts in locations; they are not in the file."""
+    out: list[Any] = []
+    cur = data
+    for i, part in enumerate(loc):
+        if isinstance(cur, dict) and isinstance(part, str):
+            if part in cur:
+                out.append(part)
+                cur = cur[part]
+            elif i == len(loc) - 1:
+                out.append(part)  # a missing field: name it
+            continue
+        if isinstance(cur, list) and isinstance(part, int) and 0 <= part < len(cur):
+            out.append(part)
+            cur = cur[part]
+            continue
+        if isinstance(part, int):
+            out.append(part)
+    return tuple(out)
+
+
+def _join(errors: list[str]) -> str:
+    shown = errors[:MAX_ERRORS]
+    more = len(errors) - len(shown)
+    return "\n".join(shown) + (f"\n... and {more} more" if more else "")
+
+
+class _Errors:
+    """Collects located problems and raises them together, so one run shows every mistake."""
+
+    def __init__(self, label: str, root: Node | None) -> None:
+        self.label = label
+        self.root = root
+        self.items: list[str] = []
+
+    def add(self, loc: Loc, message: str) -> None:
+        line = _line_of(self.root, loc) if self.root is not None else None
+        where = f"{self.label}, line {line}" if line else self.label
+        self.items.append(f"{where}, {format_loc(loc)}: {message}" if loc else f"{where}: {message}")
+
+    def extend_raw(self, messages: list[str]) -> None:
+        self.items += messages
+
+    def raise_if_any(self) -> None:
+        if self.items:
+            raise ConfigError(_join(self.items))
+
+
+def _line_of(node: Node, loc: Loc) -> int:
+    """1-based line of the deepest node along `loc` (a missing key points at its parent)."""
+    line = node.start_mark.line + 1
+    cur: Node = node
+    for part in loc:
+        if isinstance(cur, MappingNode):
+            for key, value in cur.value:
+                if isinstance(key, ScalarNode) and key.value == str(part):
+                    line = key.start_mark.line + 1
+                    cur = value
+                    break
+            else:
+                return line
+        elif isinstance(cur, SequenceNode) and isinstance(part, int) and 0 <= part < len(cur.value):
+            cur = cur.value[part]
+            line = cur.start_mark.line + 1
+        else:
+            return line
+    return line
+
+
+def _duplicate_keys(node: Node | None, label: str) -> list[str]:
+    """YAML silently keeps the last of two equal keys; a config file should say so instead."""
+    if node is None:
+        return []
+    problems: list[str] = []
+    if isinstance(node, MappingNode):
+        seen: dict[str, int] = {}
+        for key, value in node.value:
+            if isinstance(key, ScalarNode):
+                line = key.start_mark.line + 1
+                if key.value in seen:
+                    problems.append(
+                        f"{label}, line {line}: duplicate key '{key.value}' (first on line {seen[key.value]})"
+                    )
+                seen.setdefault(key.value, line)
+            problems += _duplicate_keys(value, label)
+    elif isinstance(node, SequenceNode):
+        for item in node.value:
+            problems += _duplicate_keys(item, label)
+    return problems
+
+
+def parse_yaml(text: str, label: str) -> tuple[Any, Node | None]:
+    """(data, node tree) of one YAML document; syntax errors name the line and column."""
+    try:
+        node = yaml.compose(text, Loader=yaml.SafeLoader)
+    except yaml.MarkedYAMLError as exc:
+        mark = exc.problem_mark or exc.context_mark
+        where = f"{label}, line {mark.line + 1}, column {mark.column + 1}" if mark else label
+        raise ConfigError(f"{where}: invalid YAML: {exc.problem or exc.context}") from None
+    except yaml.YAMLError as exc:
+        raise ConfigError(f"{label}: invalid YAML: {exc}") from None
+    duplicates = _duplicate_keys(node, label)
+    if duplicates:
+        raise ConfigError(_join(duplicates))
+    if node is None:
+        return None, None
+    loader = yaml.SafeLoader("")
+    try:
+        data = loader.construct_document(node)
+    except yaml.constructor.ConstructorError as exc:
+        mark = exc.problem_mark
+        where = f"{label}, line {mark.line + 1}" if mark else label
+        raise ConfigError(f"{where}: invalid YAML: {exc.problem}") from None
+    finally:
+        loader.dispose()
+    return data, node
+
+
+def _read(path: Path, label: str) -> str:
+    try:
+        return path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise ConfigError(f"{label}: file not found") from None
+    except UnicodeDecodeError as exc:
+        raise ConfigError(f"{label}: not UTF-8 text ({exc.reason} at byte {exc.start})") from None
+    except OSError as exc:
+        raise ConfigError(f"{label}: cannot read ({exc.strerror})") from None
+
+
+# ---------------------------------------------------------------- cases
+
+
+def load_cases(path: str | Path, *, label: str | None = None) -> list[Case]:
+    """Cases from a JSONL file, one JSON object a line; every bad line is reported with its number."""
+    path = Path(path)
+    label = label or str(path)
+    text = _read(path, label)
+    errors: list[str] = []
+    cases: list[Case] = []
+    first_line: dict[str, int] = {}
+    for lineno, raw in enumerate(text.splitlines(), start=1):
+        if not raw.strip():
+            continue
+        where = f"{label}, line {lineno}"
+        try:
+            data = json.loads(raw)
+        except json.JSONDecodeError as exc:
+            errors.append(f"{where}, column {exc.colno}: invalid JSON: {exc.msg}")
+            continue
+        if not isinstance(data, dict):
+            errors.append(f"{where}: expected a JSON object, got {type(data).__name__}")
+            continue
+        case_id = data.get("id")
+        named = f"{where} (case '{case_id}')" if isinstance(case_id, str) and case_id else where
+        try:
+            case = Case.model_validate(data)
+        except ValidationError as exc:
+            for err in exc.errors():
+                loc = _clean_loc(data, tuple(err["loc"]))
+                errors.append(f"{named}, {format_loc(loc)}: {clean_message(err['msg'])}")
+            continue
+        if case.id in first_line:
+            errors.append(f"{where}: duplicate case id '{case.id}' (first on line {first_line[case.id]})")
+            continue
+        first_line[case.id] = lineno
+        case._source = where
+        cases.append(case)
+    if errors:
+        raise ConfigError(_join(errors))
+    return cases
+
+
+# ---------------------------------------------------------------- suites
+
+
+def _in_scope(spec: ScorerSpec, case: Case) -> bool:
+    return not spec.tags or bool(set(spec.tags) & set(case.tags))
+
+
+def _probe(spec: ScorerSpec) -> Scorer | None:
+    """A scorer instance to ask `problem(case)`; judge scorers are checked when bound instead."""
+    cls = scorer_class(spec.name)
+    if cls.requires_judge:
+        return None
+    return cls(spec.settings, threshold=spec.threshold)
+
+
+def check_cases(recipe: Recipe, cases: list[Case]) -> None:
+    """Every case a scorer covers carries what that scorer needs (expected.answer, .label, ...)."""
+    errors: list[str] = []
+    for spec in recipe.scorers:
+        probe = _probe(spec)
+        if probe is None:
+            continue
+        scoped = [c for c in cases if _in_scope(spec, c)]
+        if spec.tags and not scoped:
+            errors.append(
+                f"recipe '{recipe.name}', scorer '{spec.name}': no case has any of the tags {spec.tags}"
+            )
+        for case in scoped:
+            problem = probe.problem(case)
+            if problem:
+                errors.append(
+                    f"{case.source or 'case'} (case '{case.id}'): {problem} in recipe '{recipe.name}'"
+                )
+    if errors:
+        raise ConfigError(_join(errors))
+
+
+def _check_components(suite: Suite, errors: _Errors) -> None:
+    known_scorers, known_attacks = set(scorer_names()), set(attack_names())
+    seen: dict[str, int] = {}
+    for r, recipe in enumerate(suite.recipes):
+        if recipe.name in seen:
+            errors.add(
+                ("recipes", r, "name"),
+                f"duplicate recipe name '{recipe.name}' (also recipes[{seen[recipe.name]}])",
+            )
+        seen.setdefault(recipe.name, r)
+        for i, spec in enumerate(recipe.scorers):
+            loc: Loc = ("recipes", r, "scorers", i)
+            if spec.name not in known_scorers:
+                errors.add(
+                    (*loc, "name"),
+                    f"unknown scorer '{spec.name}' (known: {', '.join(sorted(known_scorers))})",
+                )
+                continue
+            for sub, msg in settings_errors(scorer_class(spec.name).Settings, spec.settings):
+                errors.add((*loc, "settings", *sub), msg)
+        for i, aspec in enumerate(recipe.attacks):
+            loc = ("recipes", r, "attacks", i)
+            if aspec.name not in known_attacks:
+                errors.add(
+                    (*loc, "name"),
+                    f"unknown attack '{aspec.name}' (known: {', '.join(sorted(known_attacks))})",
+                )
+                continue
+            for sub, msg in settings_errors(attack_class(aspec.name).Settings, aspec.settings):
+                errors.add((*loc, "settings", *sub), msg)
+
+
+def load_suite(path: str | Path, *, check_datasets: bool = True) -> Suite:
+    """A suite from YAML, fully checked: fields, scorer and attack names and settings, dataset
+    files and (unless `check_datasets` is false) every case in them."""
+    path = Path(path)
+    label = str(path)
+    data, node = parse_yaml(_read(path, label), label)
+    if not isinstance(data, dict):
+        raise ConfigError(f"{label}: a suite must be a mapping with name, recipes, ...")
+    errors = _Errors(label, node)
+    try:
+        suite = Suite.model_validate(data)
+    except ValidationError as exc:
+        for err in exc.errors():
+            errors.add(_clean_loc(data, tuple(err["loc"])), clean_message(err["msg"]))
+        errors.raise_if_any()
+        raise  # unreachable: a ValidationError always has errors
+    suite._source = path
+    for recipe in suite.recipes:
+        recipe._base_dir = path.parent
+
+    _check_components(suite, errors)
+    for r, recipe in enumerate(suite.recipes):
+        dataset = recipe.dataset_path
+        if dataset is not None and not dataset.is_file():
+            errors.add(("recipes", r, "dataset"), f"dataset file not found: {recipe.dataset}")
+        corpus = recipe.corpus_path
+        if corpus is not None and not corpus.exists():
+            errors.add(
+                ("recipes", r, "target", "retrieval", "corpus"),
+                f"corpus not found: {recipe.target.retrieval.corpus}",
+            )
+        for k, case in enumerate(recipe.cases or []):
+            case._source = f"{label}, line {_line_of(node, ('recipes', r, 'cases', k))}" if node else label
+        if recipe.cases is not None:
+            ids = [c.id for c in recipe.cases]
+            for k, case_id in enumerate(ids):
+                if case_id in ids[:k]:
+                    errors.add(("recipes", r, "cases", k, "id"), f"duplicate case id '{case_id}'")
+    errors.raise_if_any()
+
+    if check_datasets:
+        problems: list[str] = []
+        for recipe in suite.recipes:
+            try:
+                check_cases(recipe, load_recipe_cases(recipe))
+            except ConfigError as exc:
+                problems.append(exc.message)
+        if problems:
+            raise ConfigError("\n".join(problems))
+    return suite
+
+
+def load_recipe_cases(recipe: Recipe) -> list[Case]:
+    """The recipe's cases (inline or from its dataset), capped at max_cases; read once, then cached."""
+    if recipe._loaded is None:
+        if recipe.cases is not None:
+            cases = list(recipe.cases)
+        else:
+            path = recipe.dataset_path
+            assert path is not None
+            cases = load_cases(path, label=str(path))
+        recipe._loaded = cases
+    cases = recipe._loaded
+    return cases[: recipe.max_cases] if recipe.max_cases else list(cases)
+
+
+# ---------------------------------------------------------------- binding
+
+
+@dataclass
+class BoundScorer:
+    """A recipe's scorer ready to run: the spec (threshold, tags) and the configured instance."""
+
+    spec: ScorerSpec
+    scorer: Scorer
+
+    @property
+    def name(self) -> str:
+        return self.spec.name
+
+    def applies_to(self, case: Case) -> bool:
+        """In the spec's tag scope and carrying what the scorer needs; attack variants whose
+        expectations were replaced (a jailbreak expects a refusal) drop out of answer scorers here."""
+        return _in_scope(self.spec, case) and self.scorer.applies_to(case)
+
+
+@dataclass
+class BoundRecipe:
+    recipe: Recipe
+    scorers: list[BoundScorer]
+    attacks: list[Attack]
+
+    def variants(self, case: Case, seed: int | str = 0) -> list[Case]:
+        """Every attack's variants of one case, reproducible from the seed and the case id alone."""
+        out: list[Case] = []
+        for attack in self.attacks:
+            rng: random.Random = rng_for(seed, self.recipe.name, attack.name, case.id)
+            out += attack.variants(case, rng)
+        return out
+
+
+def bind_recipe(recipe: Recipe, *, judge: Judge | None = None) -> BoundRecipe:
+    """Instantiate a recipe's scorers and attacks; a judge scorer without a judge is a ConfigError."""
+    scorers: list[BoundScorer] = []
+    for spec in recipe.scorers:
+        cls = scorer_class(spec.name)
+        if cls.requires_judge and judge is None:
+            raise ConfigError(f"recipe '{recipe.name}' uses {spec.name} but no judge endpoint is configured")
+        try:
+            scorers.append(
+                BoundScorer(spec, get_scorer(spec.name, spec.settings, threshold=spec.threshold, judge=judge))
+            )
+        except ConfigError as exc:
+            raise ConfigError(f"recipe '{recipe.name}': {exc.message}") from None
+    attacks: list[Attack] = []
+    for aspec in recipe.attacks:
+        try:
+            attacks.append(get_attack(aspec.name, aspec.settings))
+        except ConfigError as exc:
+            raise ConfigError(f"recipe '{recipe.name}': {exc.message}") from None
+    return BoundRecipe(recipe, scorers, attacks)

@@ -1,0 +1,90 @@
+"""Retrieval over a recipe's corpus: BM25 (rank-bm25) over heading-sized chunks of the documents.
+
+Chunks carry stable ids (`file#section`) so groundedness scorers can check cited sources exist.
+"""
+
+from __future__ import annotations
+
+import re
+import threading
+from dataclasses import dataclass
+from pathlib import Path
+
+from finsandbox.errors import ConfigError
+
+_WORD = re.compile(r"[a-z0-9]+(?:[.,][0-9]+)*")
+_STOP = frozenset(
+    "a an the of to in and or for on at by is are be with what how do does i my me you your".split()  # noqa: SIM905
+)
+
+
+def tokens(text: str) -> list[str]:
+    return [w for w in _WORD.findall(text.lower()) if w not in _STOP]
+
+
+@dataclass(frozen=True)
+class Chunk:
+    id: str
+    title: str
+    text: str
+
+
+def _chunks(path: Path) -> list[Chunk]:
+    text = path.read_text(encoding="utf-8")
+    out: list[Chunk] = []
+    title, lines = path.stem, []
+    n = 0
+
+    def flush() -> None:
+        nonlocal n
+        body = "\n".join(lines).strip()
+        if body:
+            n += 1
+            out.append(Chunk(id=f"{path.stem}#{n}", title=title, text=f"{title}\n{body}" if title else body))
+
+    for line in text.splitlines():
+        if line.startswith("#"):
+            flush()
+            lines = []
+            title = line.lstrip("#").strip()
+        else:
+            lines.append(line)
+    flush()
+    return out
+
+
+class Corpus:
+    """An in-memory BM25 index of every .md and .txt file under a folder."""
+
+    def __init__(self, root: Path) -> None:
+        from rank_bm25 import BM25Okapi
+
+        if not root.exists():
+            raise ConfigError(f"retrieval corpus {root} does not exist")
+        candidates = [root] if root.is_file() else root.rglob("*")
+        files = sorted(p for p in candidates if p.suffix in (".md", ".txt"))
+        self.chunks = [c for f in files for c in _chunks(f)]
+        if not self.chunks:
+            raise ConfigError(f"retrieval corpus {root} holds no .md or .txt text")
+        self._bm25 = BM25Okapi([tokens(c.text) or ["_"] for c in self.chunks])
+
+    def search(self, query: str, k: int) -> list[Chunk]:
+        q = tokens(query)
+        if not q:
+            return self.chunks[:k]
+        scores = self._bm25.get_scores(q)
+        ranked = sorted(range(len(self.chunks)), key=lambda i: (-scores[i], i))
+        return [self.chunks[i] for i in ranked[:k]]
+
+
+_cache: dict[Path, Corpus] = {}
+_lock = threading.Lock()
+
+
+def corpus(root: Path) -> Corpus:
+    """One index per corpus folder per process."""
+    root = root.resolve()
+    with _lock:
+        if root not in _cache:
+            _cache[root] = Corpus(root)
+        return _cache[root]

@@ -1,0 +1,153 @@
+"""The scorer contract: (case, output, evidence) -> Score, plus a corpus-level aggregate.
+
+A scorer is deterministic unless it says `requires_judge`; its settings are a pydantic model
+that forbids unknown keys, so a typo in a recipe fails at load time rather than mid-trial.
+"""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from collections.abc import Awaitable, Mapping
+from dataclasses import dataclass, field
+from typing import Any, ClassVar, Protocol, runtime_checkable
+
+from pydantic import BaseModel, ConfigDict, ValidationError
+
+from finsandbox.errors import ConfigError
+from finsandbox.evals.model import Case
+from finsandbox.evals.registry import Registry
+
+
+class Score(BaseModel):
+    """One scorer's verdict on one case; `details` must hold no raw personal data."""
+
+    value: float
+    passed: bool
+    explanation: str
+    details: dict[str, Any] = {}
+
+
+@dataclass
+class Evidence:
+    """What the runner saw while producing the output, for scorers that judge more than text."""
+
+    retrieved: list[dict[str, Any]] = field(default_factory=list)
+    guard_decisions: list[dict[str, Any]] = field(default_factory=list)
+    blocked: bool = False
+    ledger_seqs: list[int] = field(default_factory=list)
+    error: str | None = None
+    latency_ms: float | None = None
+
+
+@runtime_checkable
+class Judge(Protocol):
+    """A judge endpoint: `identity` names it (workspace/endpoint, model) in every score."""
+
+    identity: str
+
+    def __call__(self, messages: list[dict[str, str]]) -> str | Awaitable[str]: ...
+
+
+class ScorerSettings(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+Result = tuple[Case, str, Score]
+
+
+class Scorer(ABC):
+    name: ClassVar[str] = ""
+    Settings: ClassVar[type[ScorerSettings]] = ScorerSettings
+    default_threshold: ClassVar[float] = 1.0
+    requires_judge: ClassVar[bool] = False
+    # Expected keys a case must carry for this scorer to apply to it.
+    required_expected: ClassVar[tuple[str, ...]] = ()
+
+    def __init__(
+        self,
+        settings: ScorerSettings | Mapping[str, Any] | None = None,
+        *,
+        threshold: float | None = None,
+        judge: Judge | None = None,
+    ) -> None:
+        if settings is None or isinstance(settings, Mapping):
+            settings = self.Settings.model_validate(dict(settings or {}))
+        self.settings = settings
+        self.threshold = self.default_threshold if threshold is None else float(threshold)
+        self.judge = judge
+
+    def problem(self, case: Case) -> str | None:
+        """Why this scorer cannot score the case (a missing expectation), or None."""
+        for key in self.required_expected:
+            if case.expected.get(key) is None:
+                return f"expected.{key} is missing (needed by scorer '{self.name}')"
+        return None
+
+    def applies_to(self, case: Case) -> bool:
+        return self.problem(case) is None
+
+    @abstractmethod
+    def score(self, case: Case, output: str, evidence: Evidence) -> Score: ...
+
+    async def ascore(self, case: Case, output: str, evidence: Evidence) -> Score:
+        """The runner's entry point; scorers that call out (the judge) override it."""
+        return self.score(case, output, evidence)
+
+    def aggregate(self, results: list[Result]) -> dict[str, Any]:
+        """Corpus-level metrics; the default is the mean value and the pass rate."""
+        n = len(results)
+        if n == 0:
+            return {"n": 0, "mean": None, "pass_rate": None}
+        return {
+            "n": n,
+            "mean": sum(s.value for _, _, s in results) / n,
+            "pass_rate": sum(1 for _, _, s in results if s.passed) / n,
+        }
+
+    def result(self, value: float, explanation: str, **details: Any) -> Score:
+        return Score(value=value, passed=value >= self.threshold, explanation=explanation, details=details)
+
+
+_registry: Registry[type[Scorer]] = Registry("scorer", "finsandbox.evals.scorers")
+scorer = _registry.register
+
+
+def scorer_names() -> list[str]:
+    return _registry.names()
+
+
+def scorer_class(name: str) -> type[Scorer]:
+    return _registry.get(name)
+
+
+def settings_errors(model: type[BaseModel], settings: Mapping[str, Any]) -> list[tuple[tuple[Any, ...], str]]:
+    """Validation problems as (location inside settings, message) pairs."""
+    try:
+        model.model_validate(dict(settings))
+    except ValidationError as exc:
+        return [(tuple(e["loc"]), clean_message(e["msg"])) for e in exc.errors()]
+    return []
+
+
+def clean_message(message: str) -> str:
+    for prefix in ("Value error, ", "Assertion failed, "):
+        if message.startswith(prefix):
+            return message[len(prefix) :]
+    return message
+
+
+def get_scorer(
+    name: str,
+    settings: Mapping[str, Any] | None = None,
+    *,
+    threshold: float | None = None,
+    judge: Judge | None = None,
+) -> Scorer:
+    """Build a scorer by name; unknown names, bad settings or a missing judge are ConfigErrors."""
+    cls = _registry.get(name)
+    problems = settings_errors(cls.Settings, settings or {})
+    if problems:
+        loc, msg = problems[0]
+        where = ".".join(str(p) for p in loc)
+        raise ConfigError(f"scorer '{name}' settings{'.' + where if where else ''}: {msg}")
+    return cls(settings, threshold=threshold, judge=judge)

@@ -1,0 +1,521 @@
+"""Trials: create, run (resumably), cancel, summarise, rescore and export.
+
+A trial makes its model calls with a key of its own, created when it starts and revoked when
+it stops, so its calls are authenticated, metered, guarded and written to the ledger exactly
+like any participant's. Each case's result is stored the moment it finishes; the unique
+(trial, item) pair lets a killed run resume without calling the model again for finished cases.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import csv
+import io
+import json
+from collections import defaultdict
+from collections.abc import Callable
+from datetime import UTC, datetime
+from typing import Any
+
+import anyio
+from sqlalchemy import func, select
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session
+
+from finsandbox import ledger
+from finsandbox.access.keys import create_key, get_key, revoke_key
+from finsandbox.config import get_settings
+from finsandbox.errors import ConfigError, Conflict, InvalidRequest, NotFound
+from finsandbox.evals.executors import get_executor
+from finsandbox.evals.model import Case
+from finsandbox.evals.plan import LoadedSuite, load, plan
+from finsandbox.evals.scorers.base import Evidence, Score
+from finsandbox.evals.worker import ItemResult, RunSpec, build_scorers, score_case
+from finsandbox.programme.workspaces import get_endpoint, get_workspace
+from finsandbox.store import session_scope
+from finsandbox.store.models import CaseResult, Trial
+
+FINAL = ("completed", "failed", "cancelled")
+ProgressFn = Callable[[int, int, ItemResult | None], None]
+
+
+def _now() -> datetime:
+    return datetime.now(UTC)
+
+
+def create_trial(
+    session: Session,
+    *,
+    workspace: str,
+    endpoint: str,
+    suites: list[str],
+    actor: str,
+    name: str | None = None,
+    recipes: list[str] | None = None,
+    max_cases: int | None = None,
+    max_tokens: int = 256,
+    temperature: float = 0.0,
+    seed: int = 0,
+    concurrency: int = 4,
+    executor: str = "local",
+    external_url: str | None = None,
+    gateway_url: str | None = None,
+    judge_endpoint: str | None = None,
+) -> Trial:
+    """Validate everything that can be validated before a model is called, then record the trial."""
+    if not suites:
+        raise InvalidRequest("name at least one suite")
+    if max_cases is not None and max_cases < 1:
+        raise InvalidRequest("--max-cases must be at least 1")
+    if not 1 <= concurrency <= 256:
+        raise InvalidRequest("--concurrency must be between 1 and 256")
+    ws = get_workspace(session, workspace)
+    ep = get_endpoint(session, ws.id, endpoint)
+    if judge_endpoint:
+        get_endpoint(session, ws.id, judge_endpoint)
+    get_executor(executor, concurrency)
+    loaded = [load(ref) for ref in suites]
+    items = plan(loaded, recipes=recipes, max_cases=max_cases, seed=seed)
+    if not items:
+        raise InvalidRequest("the chosen suites and recipes hold no cases")
+    build_scorers(loaded, object() if judge_endpoint else None)
+    trial = Trial(
+        workspace_id=ws.id,
+        name=name or f"{', '.join(s.suite.name for s in loaded)} on {endpoint}",
+        created_by=actor,
+        total_cases=len(items),
+        config={
+            "endpoint": endpoint,
+            "canary": ep.canary,
+            "customer_facing": ep.customer_facing,
+            "external_url": external_url,
+            "gateway_url": gateway_url,
+            "judge_endpoint": judge_endpoint,
+            "suites": [
+                {"ref": s.ref, "name": s.suite.name, "path": str(s.path), "digest": s.digest} for s in loaded
+            ],
+            "recipes": recipes,
+            "max_cases": max_cases,
+            "max_tokens": max_tokens,
+            "temperature": temperature,
+            "seed": seed,
+            "concurrency": concurrency,
+            "executor": executor,
+        },
+    )
+    session.add(trial)
+    session.flush()
+    ledger.append(
+        session,
+        actor=actor,
+        kind="trial.created",
+        workspace_id=ws.id,
+        payload={
+            "trial_id": trial.id,
+            "name": trial.name,
+            "cases": len(items),
+            "suites": trial.config["suites"],
+        },
+    )
+    return trial
+
+
+def get_trial(session: Session, trial_id: str) -> Trial:
+    trial = session.get(Trial, trial_id)
+    if trial is None:
+        matches = list(session.scalars(select(Trial).where(Trial.id.startswith(trial_id)).limit(2)))
+        if len(matches) == 1 and len(trial_id) >= 6:
+            return matches[0]
+        raise NotFound(f"no trial {trial_id!r}")
+    return trial
+
+
+def list_trials(session: Session, workspace_id: str | None = None) -> list[Trial]:
+    q = select(Trial).order_by(Trial.created_at.desc())
+    if workspace_id:
+        q = q.where(Trial.workspace_id == workspace_id)
+    return list(session.scalars(q))
+
+
+def results(session: Session, trial_id: str) -> list[CaseResult]:
+    return list(
+        session.scalars(
+            select(CaseResult).where(CaseResult.trial_id == trial_id).order_by(CaseResult.created_at)
+        )
+    )
+
+
+def request_cancel(session: Session, trial_id: str, *, actor: str) -> Trial:
+    trial = get_trial(session, trial_id)
+    if trial.status in FINAL:
+        raise Conflict(f"trial {trial.id} has already {trial.status}")
+    trial.status = "cancelling" if trial.status == "running" else "cancelled"
+    if trial.status == "cancelled":
+        trial.finished_at = _now()
+    ledger.append(
+        session,
+        actor=actor,
+        kind="trial.cancel_requested",
+        workspace_id=trial.workspace_id,
+        payload={"trial_id": trial.id},
+    )
+    return trial
+
+
+def _loaded_for(trial: Trial) -> list[LoadedSuite]:
+    """The trial's suites, refusing to go on if any file changed since the trial was created."""
+    loaded = []
+    for ref in trial.config["suites"]:
+        suite = load(ref["path"])
+        if suite.digest != ref["digest"]:
+            raise ConfigError(
+                f"suite {ref['name']} ({ref['path']}) changed since trial {trial.id} was created; "
+                "start a new trial instead of resuming this one"
+            )
+        loaded.append(suite)
+    return loaded
+
+
+def _begin(trial_id: str, actor: str) -> tuple[Trial, str, set[str]]:
+    with session_scope(write=True) as s:
+        trial = get_trial(s, trial_id)
+        if trial.status in FINAL:
+            raise Conflict(f"trial {trial.id} has already {trial.status}; nothing to resume")
+        if trial.status == "cancelling":
+            raise Conflict(f"trial {trial.id} is being cancelled")
+        ws = trial.workspace
+        new = create_key(s, ws, name=f"trial {trial.id}", actor=f"trial:{trial.id}")
+        resumed = trial.started_at is not None
+        trial.status = "running"
+        trial.started_at = trial.started_at or _now()
+        trial.config = {**trial.config, "key_prefix": new.key.prefix}
+        done = set(s.scalars(select(CaseResult.item).where(CaseResult.trial_id == trial.id)))
+        ledger.append(
+            s,
+            actor=actor,
+            kind="trial.resumed" if resumed else "trial.started",
+            workspace_id=ws.id,
+            payload={
+                "trial_id": trial.id,
+                "done": len(done),
+                "total": trial.total_cases,
+                "key": new.key.prefix,
+            },
+        )
+        return trial, new.secret, done
+
+
+def _store(trial_id: str, result: ItemResult) -> bool:
+    """Store one result; False when it was already stored (a resumed or duplicated item)."""
+    try:
+        with session_scope(write=True) as s:
+            s.add(
+                CaseResult(
+                    trial_id=trial_id,
+                    item=result.key,
+                    suite=result.suite,
+                    recipe=result.recipe,
+                    case_id=result.case_id,
+                    attack=result.attack,
+                    case=result.case,
+                    output=result.output,
+                    evidence=result.evidence,
+                    scores=result.scores,
+                    passed=result.passed,
+                    error=result.error,
+                    latency_ms=result.latency_ms,
+                )
+            )
+            s.flush()
+            trial = s.get(Trial, trial_id)
+            assert trial is not None
+            trial.done_cases = s.scalar(select(func.count()).where(CaseResult.trial_id == trial_id)) or 0
+        return True
+    except IntegrityError:
+        return False
+
+
+def _status(trial_id: str) -> str:
+    with session_scope() as s:
+        return s.scalar(select(Trial.status).where(Trial.id == trial_id)) or "missing"
+
+
+def _finish(trial_id: str, status: str, error: str | None, loaded: list[LoadedSuite] | None) -> Trial:
+    with session_scope(write=True) as s:
+        trial = get_trial(s, trial_id)
+        prefix = trial.config.get("key_prefix")
+        if prefix:
+            key = get_key(s, prefix)
+            if key.revoked_at is None:
+                revoke_key(s, key, actor=f"trial:{trial.id}")
+        if loaded is not None:
+            trial.summary = summarize(loaded, results(s, trial.id))
+        trial.status = status
+        trial.error = error
+        if status in FINAL:
+            trial.finished_at = _now()
+        ledger.append(
+            s,
+            actor=f"trial:{trial.id}",
+            kind=f"trial.{status}",
+            workspace_id=trial.workspace_id,
+            payload={
+                "trial_id": trial.id,
+                "done": trial.done_cases,
+                "total": trial.total_cases,
+                "error": error,
+                "summary_digest": ledger.sha256_hex(ledger.canonical(trial.summary or {})),
+            },
+        )
+        return trial
+
+
+async def run_trial(
+    trial_id: str,
+    *,
+    actor: str = "runner",
+    on_progress: ProgressFn | None = None,
+    ray_address: str | None = None,
+) -> Trial:
+    """Run (or resume) a trial to the end, storing each case as it finishes."""
+    trial, secret, done = await anyio.to_thread.run_sync(_begin, trial_id, actor)
+    cfg = trial.config
+    status, error = "failed", None
+    loaded: list[LoadedSuite] | None = None
+    try:
+        loaded = _loaded_for(trial)
+        items = [
+            i
+            for i in plan(loaded, recipes=cfg["recipes"], max_cases=cfg["max_cases"], seed=cfg["seed"])
+            if i.key not in done
+        ]
+        spec = RunSpec(
+            trial_id=trial.id,
+            workspace=trial.workspace.slug,
+            endpoint=cfg["endpoint"],
+            secret=secret,
+            suites=[s["path"] for s in cfg["suites"]],
+            recipes=cfg["recipes"],
+            max_cases=cfg["max_cases"],
+            max_tokens=cfg["max_tokens"],
+            temperature=cfg["temperature"],
+            seed=cfg["seed"],
+            canary=cfg.get("canary"),
+            gateway_url=cfg.get("gateway_url"),
+            external_url=cfg.get("external_url"),
+            judge_endpoint=cfg.get("judge_endpoint"),
+            database_url=get_settings().resolved_database_url,
+        )
+        executor = get_executor(cfg["executor"], cfg["concurrency"], address=ray_address)
+        count = len(done)
+        stop = False
+
+        async def watch_cancel() -> None:
+            nonlocal stop
+            while not stop:
+                await asyncio.sleep(1.0)
+                if await anyio.to_thread.run_sync(_status, trial.id) == "cancelling":
+                    stop = True
+
+        async def on_result(result: ItemResult) -> None:
+            nonlocal count
+            if await anyio.to_thread.run_sync(_store, trial.id, result):
+                count += 1
+            if on_progress:
+                on_progress(count, trial.total_cases, result)
+
+        if on_progress:
+            on_progress(count, trial.total_cases, None)
+        watcher = asyncio.create_task(watch_cancel())
+        try:
+            await executor.run(spec, loaded, items, on_result, lambda: stop)
+        finally:
+            cancelled_by_user = stop
+            stop = True
+            watcher.cancel()
+        status = "cancelled" if cancelled_by_user else "completed"
+    except (asyncio.CancelledError, KeyboardInterrupt):
+        status, error = "interrupted", "the run was interrupted; resume it with `finsandbox trial resume`"
+        with anyio.CancelScope(shield=True):
+            await anyio.to_thread.run_sync(_finish, trial.id, status, error, loaded)
+        raise
+    except Exception as exc:
+        message = getattr(exc, "message", None) or f"{type(exc).__name__}: {exc}"
+        status, error = "failed", message
+    with anyio.CancelScope(shield=True):
+        return await anyio.to_thread.run_sync(_finish, trial.id, status, error, loaded)
+
+
+def summarize(loaded: list[LoadedSuite], rows: list[CaseResult]) -> dict[str, Any]:
+    """Per recipe, per principle and per theme: counts, pass rates and the scorers' aggregates."""
+    scorers = build_scorers(loaded, _NoJudge())
+    recipes = {(s.suite.name, r.name): (s.suite, r) for s in loaded for r in s.suite.recipes}
+    by_recipe: dict[tuple[str, str], list[CaseResult]] = defaultdict(list)
+    for row in rows:
+        by_recipe[(row.suite, row.recipe)].append(row)
+    out_recipes: dict[str, Any] = {}
+    principles: dict[str, dict[str, int]] = defaultdict(lambda: {"n": 0, "passed": 0})
+    themes: dict[str, dict[str, int]] = defaultdict(lambda: {"n": 0, "passed": 0})
+    for key, (suite, recipe) in recipes.items():
+        got = by_recipe.get(key, [])
+        judged = [r for r in got if r.passed is not None]
+        passed = sum(1 for r in judged if r.passed)
+        aggregates: dict[str, Any] = {}
+        for bs in scorers[key].scorers:
+            name, scorer = bs.name, bs.scorer
+            triples = []
+            for r in got:
+                score = next((s for s in r.scores if s.get("scorer") == name and "value" in s), None)
+                if score is not None:
+                    triples.append(
+                        (
+                            Case.model_validate(r.case),
+                            r.output,
+                            Score(
+                                value=score["value"],
+                                passed=score["passed"],
+                                explanation=score.get("explanation", ""),
+                                details=score.get("details") or {},
+                            ),
+                        )
+                    )
+            try:
+                aggregates[name] = scorer.aggregate(triples)
+            except Exception as exc:  # an aggregate must never lose the trial's results
+                aggregates[name] = {"error": f"{type(exc).__name__}: {exc}"}
+        theme = recipe.theme or suite.theme or "unspecified"
+        out_recipes[f"{suite.name}/{recipe.name}"] = {
+            "suite": suite.name,
+            "recipe": recipe.name,
+            "theme": theme,
+            "principles": recipe.principles,
+            "n": len(got),
+            "judged": len(judged),
+            "passed": passed,
+            "pass_rate": passed / len(judged) if judged else None,
+            "errors": sum(1 for r in got if r.error),
+            "blocked": sum(1 for r in got if r.evidence.get("blocked")),
+            "scorers": aggregates,
+        }
+        for p in recipe.principles:
+            principles[p]["n"] += len(judged)
+            principles[p]["passed"] += passed
+        themes[theme]["n"] += len(judged)
+        themes[theme]["passed"] += passed
+
+    def rates(d: dict[str, dict[str, int]]) -> dict[str, Any]:
+        return {k: {**v, "pass_rate": v["passed"] / v["n"] if v["n"] else None} for k, v in sorted(d.items())}
+
+    return {
+        "recipes": out_recipes,
+        "principles": rates(principles),
+        "themes": rates(themes),
+        "cases": len(rows),
+    }
+
+
+class _NoJudge:
+    """Stands in for the judge when only aggregates are computed (no model is ever called)."""
+
+    identity = "none (aggregation only)"
+
+    def __call__(self, messages: list[dict[str, str]]) -> str:
+        raise ConfigError("no model may be called while summarising")
+
+
+def rescore(trial_id: str, *, actor: str) -> Trial:
+    """Recompute every score from stored outputs and evidence, without calling any model.
+
+    LLM-judge scores cannot be recomputed without the judge, so they are carried over as they were.
+    """
+    with session_scope(write=True) as s:
+        trial = get_trial(s, trial_id)
+        if trial.status in ("running", "cancelling"):
+            raise Conflict(f"trial {trial.id} is still running")
+        loaded = _loaded_for(trial)
+        scorers = build_scorers(loaded, _NoJudge())
+        rows = results(s, trial.id)
+        for row in rows:
+            if row.error:
+                continue
+            evidence = Evidence(
+                **{k: v for k, v in row.evidence.items() if k in Evidence.__dataclass_fields__}
+            )
+            bound = scorers[(row.suite, row.recipe)]
+            new_rows, _ = asyncio.run(
+                score_case(bound, Case.model_validate(row.case), row.output, evidence, skip_judges=True)
+            )
+            judges = {bs.name for bs in bound.scorers if bs.scorer.requires_judge}
+            kept = [x for x in row.scores if x.get("scorer") in judges]
+            row.scores = new_rows + kept
+            verdicts = [x["passed"] for x in row.scores if "passed" in x]
+            row.passed = all(verdicts) if verdicts else None
+        trial.score_version += 1
+        trial.summary = summarize(loaded, rows)
+        ledger.append(
+            s,
+            actor=actor,
+            kind="trial.rescored",
+            workspace_id=trial.workspace_id,
+            payload={
+                "trial_id": trial.id,
+                "score_version": trial.score_version,
+                "summary_digest": ledger.sha256_hex(ledger.canonical(trial.summary)),
+            },
+        )
+        return trial
+
+
+def export(session: Session, trial_id: str, fmt: str) -> str:
+    """The trial's case results as JSONL (everything) or CSV (one row per case, scores flattened)."""
+    trial = get_trial(session, trial_id)
+    rows = results(session, trial.id)
+    if fmt == "jsonl":
+        return "".join(
+            json.dumps(
+                {
+                    "trial": trial.id,
+                    "item": r.item,
+                    "suite": r.suite,
+                    "recipe": r.recipe,
+                    "case_id": r.case_id,
+                    "attack": r.attack,
+                    "passed": r.passed,
+                    "error": r.error,
+                    "latency_ms": round(r.latency_ms, 1),
+                    "input": r.case.get("input"),
+                    "expected": r.case.get("expected"),
+                    "output": r.output,
+                    "scores": r.scores,
+                    "evidence": r.evidence,
+                },
+                ensure_ascii=False,
+            )
+            + "\n"
+            for r in rows
+        )
+    if fmt == "csv":
+        buf = io.StringIO()
+        writer = csv.writer(buf)
+        writer.writerow(
+            ["item", "suite", "recipe", "case_id", "attack", "passed", "error", "scores", "output"]
+        )
+        for r in rows:
+            scores = "; ".join(
+                f"{x['scorer']}={x['value']:.3g}" if "value" in x else f"{x['scorer']}=n/a" for x in r.scores
+            )
+            writer.writerow(
+                [
+                    r.item,
+                    r.suite,
+                    r.recipe,
+                    r.case_id,
+                    r.attack or "",
+                    r.passed,
+                    r.error or "",
+                    scores,
+                    r.output,
+                ]
+            )
+        return buf.getvalue()
+    raise InvalidRequest(f"unknown export format {fmt!r}; use jsonl or csv")

@@ -1,0 +1,47 @@
+"""Guards: checks on every model input and output that allow, redact or block, failing closed.
+
+The gateway uses `Pipeline.from_policy(policy)`; the evaluation engine uses `pii.detect`.
+"""
+
+from finsandbox.guards.base import (
+    Action,
+    ConversationState,
+    Decision,
+    Guard,
+    GuardContext,
+    GuardSettings,
+    Span,
+    get_guard,
+    guard,
+    registered_guards,
+)
+from finsandbox.guards.errors import GuardBlocked, InputTooLarge
+from finsandbox.guards.pipeline import Pipeline, PipelineResult
+from finsandbox.guards.policy import GuardPolicy, GuardSpec, default_policy, load_policy, parse_policy
+from finsandbox.guards.stream import StreamGuard
+from finsandbox.guards.system_prompt_leak import canary_instruction, new_canary
+
+__all__ = [
+    "Action",
+    "ConversationState",
+    "Decision",
+    "Guard",
+    "GuardBlocked",
+    "GuardContext",
+    "GuardPolicy",
+    "GuardSettings",
+    "GuardSpec",
+    "InputTooLarge",
+    "Pipeline",
+    "PipelineResult",
+    "Span",
+    "StreamGuard",
+    "canary_instruction",
+    "default_policy",
+    "get_guard",
+    "guard",
+    "load_policy",
+    "new_canary",
+    "parse_policy",
+    "registered_guards",
+]

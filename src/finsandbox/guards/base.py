@@ -1,0 +1,236 @@
+"""The guard contract: one check on input or output that allows, redacts or blocks.
+
+Modelled on LLM Guard's single scanner contract, with a typed registry (Inspect-style decorators) so
+the name in a policy YAML resolves to a class whose settings are validated before any text is seen.
+"""
+
+from __future__ import annotations
+
+import importlib
+from abc import ABC, abstractmethod
+from collections import Counter
+from dataclasses import dataclass, field
+from enum import StrEnum
+from typing import Any, ClassVar, Literal
+
+from pydantic import BaseModel, ConfigDict
+
+
+class Action(StrEnum):
+    ALLOW = "allow"
+    REDACT = "redact"
+    BLOCK = "block"
+
+
+_SEVERITY = {Action.ALLOW: 0, Action.REDACT: 1, Action.BLOCK: 2}
+
+
+def worst(actions: Any) -> Action:
+    """The most severe of some actions (allow < redact < block); allow when there are none."""
+    result = Action.ALLOW
+    for action in actions:
+        if _SEVERITY[action] > _SEVERITY[result]:
+            result = action
+    return result
+
+
+@dataclass(frozen=True)
+class Span:
+    """Where something was found, in the coordinates of the text the guard was given."""
+
+    start: int
+    end: int
+    entity_type: str
+    score: float
+
+
+@dataclass(frozen=True)
+class Decision:
+    """One guard's verdict on one text. `text` is the (possibly redacted) text; it may hold raw values."""
+
+    guard: str
+    action: Action
+    text: str
+    reason: str
+    score: float
+    spans: tuple[Span, ...] = ()
+    location: str | None = None
+
+    def public(self) -> dict[str, Any]:
+        """JSON-safe summary for the ledger: never the text, never the values behind the spans."""
+        entities = Counter(span.entity_type for span in self.spans)
+        summary: dict[str, Any] = {
+            "guard": self.guard,
+            "action": str(self.action),
+            "reason": self.reason,
+            "score": round(float(self.score), 4),
+            "entities": dict(sorted(entities.items())),
+        }
+        if self.location is not None:
+            summary["location"] = self.location
+        return summary
+
+
+class ConversationState:
+    """Per-request memory shared by every message: keeps `<HKID_1>` bound to one value.
+
+    Values live only in memory for the length of one request; `repr` never shows them.
+    """
+
+    def __init__(self) -> None:
+        self._placeholders: dict[tuple[str, str], str] = {}
+        self._counts: Counter[str] = Counter()
+        self.system_prompts: list[str] = []
+
+    def placeholder(self, entity_type: str, value: str) -> str:
+        """The placeholder for this value, allocating the next number for its type on first sight."""
+        key = (entity_type, _normalise_value(value))
+        found = self._placeholders.get(key)
+        if found is None:
+            self._counts[entity_type] += 1
+            found = f"<{entity_type}_{self._counts[entity_type]}>"
+            self._placeholders[key] = found
+        return found
+
+    def copy(self) -> ConversationState:
+        """A scratch copy, so a trial check (streaming look-ahead) cannot consume placeholder numbers."""
+        other = ConversationState()
+        other._placeholders = dict(self._placeholders)
+        other._counts = Counter(self._counts)
+        other.system_prompts = list(self.system_prompts)
+        return other
+
+    def adopt(self, other: ConversationState) -> None:
+        """Take over a scratch copy's placeholders once its text has been released."""
+        self._placeholders = dict(other._placeholders)
+        self._counts = Counter(other._counts)
+        self.system_prompts = list(other.system_prompts)
+
+    def __len__(self) -> int:
+        return len(self._placeholders)
+
+    def __repr__(self) -> str:
+        return f"ConversationState(placeholders={len(self._placeholders)})"
+
+
+def _normalise_value(value: str) -> str:
+    """Same value written differently (`A123456(3)` vs `a1234563`) gets the same placeholder."""
+    return "".join(ch for ch in value.casefold() if ch.isalnum() or ch == "@" or ch == ".")
+
+
+Direction = Literal["input", "output"]
+
+
+@dataclass
+class GuardContext:
+    """What a guard may know about the call it is checking."""
+
+    direction: str = "input"  # "input" | "output"
+    role: str = "user"  # system | user | assistant | tool
+    source: str = "user"  # "user" | "retrieved" (indirect-injection content) | "system" | "model"
+    workspace_id: str | None = None
+    endpoint: str | None = None
+    customer_facing: bool = False
+    canary: str | None = None
+    conversation: ConversationState = field(default_factory=ConversationState)
+
+
+class GuardSettings(BaseModel):
+    """Base of every guard's settings: unknown keys are a load error, never silently ignored."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+StreamScope = Literal["window", "final"]
+
+
+class Guard(ABC):
+    """One check. Subclasses set `name` and `Settings` and implement `check`.
+
+    `stream_scope` says how a streaming response is checked: "window" guards see each window before
+    it is released; "final" guards see the whole output at the end and may only append to it.
+    """
+
+    name: ClassVar[str]
+    Settings: ClassVar[type[GuardSettings]] = GuardSettings
+    # Where a policy may place this guard; output-only checks in an input list are a load error.
+    directions: ClassVar[tuple[str, ...]] = ("input", "output")
+
+    def __init__(self, settings: GuardSettings | dict[str, Any] | None = None) -> None:
+        if not isinstance(settings, self.Settings):
+            settings = self.Settings.model_validate(settings or {})
+        self.settings = settings
+
+    @property
+    def stream_scope(self) -> StreamScope:
+        return "window"
+
+    @abstractmethod
+    def check(self, text: str, context: GuardContext) -> Decision:
+        """Decide on one text; raising is allowed and the pipeline turns it into a block."""
+
+    def allow(self, text: str, reason: str = "ok", score: float = 0.0) -> Decision:
+        return Decision(guard=self.name, action=Action.ALLOW, text=text, reason=reason, score=score)
+
+    def block(self, text: str, reason: str, score: float = 1.0, spans: tuple[Span, ...] = ()) -> Decision:
+        return Decision(
+            guard=self.name, action=Action.BLOCK, text=text, reason=reason, score=score, spans=spans
+        )
+
+
+def append_text(text: str, addition: str) -> str:
+    """`text` followed by `addition` as its own paragraph, never touching `text` (it may be sent already)."""
+    if not text.strip():
+        return text + addition
+    return text + ("\n" if text.endswith("\n") else "\n\n") + addition
+
+
+_REGISTRY: dict[str, type[Guard]] = {}
+
+# Modules holding the built-in guards; imported on first lookup so the registry is complete.
+_BUILTINS = (
+    "finsandbox.guards.pii.guard",
+    "finsandbox.guards.injection",
+    "finsandbox.guards.system_prompt_leak",
+    "finsandbox.guards.disclosure",
+    "finsandbox.guards.investment_advice",
+    "finsandbox.guards.banned_topics",
+)
+_builtins_loaded = False
+
+
+def guard(name: str) -> Any:
+    """Class decorator: register a guard under the name a policy YAML uses."""
+
+    def register(cls: type[Guard]) -> type[Guard]:
+        if name in _REGISTRY and _REGISTRY[name] is not cls:
+            raise ValueError(f"guard name {name!r} is already registered by {_REGISTRY[name].__qualname__}")
+        cls.name = name
+        _REGISTRY[name] = cls
+        return cls
+
+    return register
+
+
+def _load_builtins() -> None:
+    global _builtins_loaded
+    if not _builtins_loaded:
+        for module in _BUILTINS:
+            importlib.import_module(module)
+        _builtins_loaded = True
+
+
+def registered_guards() -> dict[str, type[Guard]]:
+    """Every known guard by name (built-ins included)."""
+    _load_builtins()
+    return dict(_REGISTRY)
+
+
+def get_guard(name: str) -> type[Guard]:
+    """The guard class for a policy name; KeyError names the known ones."""
+    guards = registered_guards()
+    try:
+        return guards[name]
+    except KeyError:
+        known = ", ".join(sorted(guards))
+        raise KeyError(f"unknown guard {name!r} (known: {known})") from None

@@ -1,0 +1,98 @@
+"""The PII guard: finds HK personal data and masks it, swaps in a typed placeholder, or blocks.
+
+Placeholders come from the request's `ConversationState`, so the same HKID is `<HKID_1>` in every
+message and the model can still reason about "the customer's ID" without ever seeing it.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from typing import Literal
+
+from pydantic import Field, field_validator
+
+from finsandbox.guards.base import Action, Decision, Guard, GuardContext, GuardSettings, Span, guard
+from finsandbox.guards.pii import ENTITY_TYPES, detect, ner
+
+PIIAction = Literal["placeholder", "mask", "block", "allow"]
+
+
+class PIISettings(GuardSettings):
+    entities: list[str] | None = Field(default=None, description="entity types to look for; all when absent")
+    ner: bool = Field(default=False, description="use the spaCy model for person names (slower)")
+    min_score: float = Field(default=0.5, ge=0.0, le=1.0)
+    default_action: PIIAction = "placeholder"
+    actions: dict[str, PIIAction] = Field(
+        default_factory=dict, description="per entity type, e.g. HKID: block"
+    )
+    mask_char: str = Field(default="*", min_length=1, max_length=1)
+
+    @field_validator("entities")
+    @classmethod
+    def _known_entities(cls, value: list[str] | None) -> list[str] | None:
+        if value is not None:
+            _check_entity_types(value)
+        return value
+
+    @field_validator("actions")
+    @classmethod
+    def _known_action_keys(cls, value: dict[str, PIIAction]) -> dict[str, PIIAction]:
+        _check_entity_types(value)
+        return value
+
+
+def _check_entity_types(names: object) -> None:
+    unknown = [n for n in names if n not in ENTITY_TYPES]  # type: ignore[attr-defined]
+    if unknown:
+        raise ValueError(f"unknown entity type(s) {', '.join(unknown)}; known: {', '.join(ENTITY_TYPES)}")
+
+
+@guard("pii")
+class PIIGuard(Guard):
+    Settings = PIISettings
+    settings: PIISettings
+
+    def __init__(self, settings: PIISettings | dict | None = None) -> None:
+        super().__init__(settings)
+        if self.settings.ner:
+            ner.load()  # pay the model load once, at policy load, not inside a guard timeout
+
+    def action_for(self, entity_type: str) -> PIIAction:
+        return self.settings.actions.get(entity_type, self.settings.default_action)
+
+    def check(self, text: str, context: GuardContext) -> Decision:
+        spans = detect(
+            text, entities=self.settings.entities, ner=self.settings.ner, min_score=self.settings.min_score
+        )
+        acted = [s for s in spans if self.action_for(s.entity_type) != "allow"]
+        if not acted:
+            return self.allow(text, "no PII found" if not spans else "PII allowed by policy")
+        score = max(s.score for s in acted)
+        blocked = [s for s in acted if self.action_for(s.entity_type) == "block"]
+        if blocked:
+            return self.block(text, f"{context.direction} contains {_summary(blocked)}", score, tuple(acted))
+        redacted = self._redact(text, acted, context)
+        return Decision(
+            self.name, Action.REDACT, redacted, f"redacted {_summary(acted)}", score, tuple(acted)
+        )
+
+    def _redact(self, text: str, spans: list[Span], context: GuardContext) -> str:
+        parts: list[str] = []
+        cursor = 0
+        for span in spans:
+            value = text[span.start : span.end]
+            if self.action_for(span.entity_type) == "mask":
+                replacement = "".join(self.settings.mask_char if ch.isalnum() else ch for ch in value)
+            else:
+                replacement = context.conversation.placeholder(span.entity_type, value)
+            parts.append(text[cursor : span.start])
+            parts.append(replacement)
+            cursor = span.end
+        parts.append(text[cursor:])
+        return "".join(parts)
+
+
+def _summary(spans: list[Span]) -> str:
+    """ "HKID x2, EMAIL x1": types and counts only, never values."""
+    counts = Counter(s.entity_type for s in spans)
+    return ", ".join(f"{t} x{n}" for t, n in sorted(counts.items()))

@@ -1,0 +1,244 @@
+"""Runs a guard policy over a request's messages and a model's output, failing closed.
+
+Every guard call runs in a small shared thread pool under its timeout: an exception, a timeout or a
+malformed decision is a block, never a pass. Python cannot kill a stuck thread, so a guard that hangs
+keeps its worker; once all workers are stuck, every call times out and blocks (still closed).
+"""
+
+from __future__ import annotations
+
+import copy
+import threading
+from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import TimeoutError as FutureTimeout
+from dataclasses import dataclass, field, replace
+from typing import Any
+
+from finsandbox.errors import ConfigError, InvalidRequest
+from finsandbox.guards.base import Action, Decision, Guard, GuardContext, get_guard, worst
+from finsandbox.guards.errors import GuardBlocked, InputTooLarge
+from finsandbox.guards.policy import GuardPolicy
+from finsandbox.guards.stream import StreamGuard
+from finsandbox.guards.text import sanitize
+
+_POOL_WORKERS = 16
+_pool: ThreadPoolExecutor | None = None
+_pool_lock = threading.Lock()
+
+
+def _executor() -> ThreadPoolExecutor:
+    global _pool
+    if _pool is None:
+        with _pool_lock:
+            if _pool is None:
+                _pool = ThreadPoolExecutor(max_workers=_POOL_WORKERS, thread_name_prefix="finsandbox-guard")
+    return _pool
+
+
+@dataclass
+class PipelineResult:
+    """The outcome over all texts checked. On a block, `messages`/`text` are None: nothing is forwarded."""
+
+    action: Action
+    decisions: list[Decision] = field(default_factory=list)
+    messages: list[dict[str, Any]] | None = None
+    text: str | None = None
+
+    @property
+    def blocked_by(self) -> Decision | None:
+        return next((d for d in self.decisions if d.action is Action.BLOCK), None)
+
+    def raise_if_blocked(self, direction: str) -> None:
+        if (decision := self.blocked_by) is not None:
+            raise GuardBlocked(decision, direction)
+
+    def public(self, *, include_allow: bool = False) -> list[dict[str, Any]]:
+        """Ledger-safe decision summaries (no raw values); allows are left out unless asked for."""
+        return [d.public() for d in self.decisions if include_allow or d.action is not Action.ALLOW]
+
+
+@dataclass(frozen=True)
+class _Step:
+    guard: Guard
+    timeout_s: float
+
+
+class Pipeline:
+    """A guard policy made executable. Methods are synchronous; call them from a worker thread."""
+
+    def __init__(self, policy: GuardPolicy, input_steps: list[_Step], output_steps: list[_Step]) -> None:
+        self.policy = policy
+        self.input_steps = input_steps
+        self.output_steps = output_steps
+
+    @classmethod
+    def from_policy(cls, policy: GuardPolicy) -> Pipeline:
+        def build(specs: list[Any], section: str) -> list[_Step]:
+            steps = []
+            for i, spec in enumerate(specs):
+                if not spec.enabled:
+                    continue
+                try:
+                    instance = get_guard(spec.guard)(spec.parsed_settings)
+                except Exception as exc:  # e.g. NER requested but no model installed
+                    raise ConfigError(f"{section}.{i}: guard {spec.guard!r} cannot start: {exc}") from exc
+                timeout_ms = spec.timeout_ms or policy.limits.timeout_ms
+                steps.append(_Step(instance, timeout_ms / 1000))
+            return steps
+
+        return cls(policy, build(policy.input, "input"), build(policy.output, "output"))
+
+    # -- running guards ------------------------------------------------------------------------
+
+    def _run_one(self, step: _Step, text: str, context: GuardContext) -> Decision:
+        name = getattr(step.guard, "name", type(step.guard).__name__)
+        future = _executor().submit(step.guard.check, text, context)
+        try:
+            decision = future.result(timeout=step.timeout_s)
+        except FutureTimeout:
+            future.cancel()
+            return _failed(name, text, f"guard timed out after {round(step.timeout_s * 1000)} ms")
+        except Exception as exc:  # fail closed: the exception type only, its message may quote the text
+            return _failed(name, text, f"guard failed ({type(exc).__name__})")
+        if (
+            not isinstance(decision, Decision)
+            or not isinstance(decision.text, str)
+            or decision.action not in Action
+        ):
+            return _failed(name, text, "guard returned an invalid decision")
+        return decision
+
+    def _run_chain(
+        self, steps: list[_Step], text: str, context: GuardContext, location: str
+    ) -> tuple[str, list[Decision], bool]:
+        """(text after redactions, decisions, blocked?) for one text through a list of guards."""
+        decisions: list[Decision] = []
+        cleaned, removed = sanitize(text)
+        if removed:
+            decisions.append(
+                Decision("sanitize", Action.REDACT, cleaned, f"removed {removed} control character(s)", 1.0)
+            )
+        current = cleaned
+        for step in steps:
+            decision = replace(self._run_one(step, current, context), location=location)
+            decisions.append(decision)
+            if decision.action is Action.BLOCK:
+                return current, decisions, True
+            if decision.action is Action.REDACT:
+                current = decision.text
+        return current, decisions, False
+
+    # -- input ---------------------------------------------------------------------------------
+
+    def check_messages(self, messages: list[dict[str, Any]], context: GuardContext) -> PipelineResult:
+        """Check every text of an OpenAI-shaped message list; returns redacted copies in the same shape.
+
+        A message may carry "finsandbox_source": "retrieved" to mark indirect-injection content (it is
+        removed from the copies); tool results count as retrieved. Non-text parts pass unchanged.
+        """
+        if not isinstance(messages, list) or not all(isinstance(m, dict) for m in messages):
+            raise InvalidRequest("messages must be a list of objects", param="messages")
+        total = sum(len(text) for message in messages for _, text in _texts(message.get("content")))
+        limit = self.policy.limits.max_input_chars
+        if total > limit:
+            raise InputTooLarge(
+                f"input has {total} characters; this workspace's guard policy allows at most {limit}",
+                param="messages",
+            )
+        context = replace(context, direction="input")
+        decisions: list[Decision] = []
+        out: list[dict[str, Any]] = []
+        for i, message in enumerate(messages):
+            role = str(message.get("role") or "user")
+            source = str(message.get("finsandbox_source") or _default_source(role))
+            msg_context = replace(context, role=role, source=source)
+            copied = copy.deepcopy({k: v for k, v in message.items() if k != "finsandbox_source"})
+            content = copied.get("content")
+            if role == "system":
+                context.conversation.system_prompts.extend(t for _, t in _texts(content) if t.strip())
+            if isinstance(content, str):
+                if content:
+                    new, found, blocked = self._run_chain(
+                        self.input_steps, content, msg_context, f"messages[{i}]"
+                    )
+                    decisions.extend(found)
+                    if blocked:
+                        return PipelineResult(Action.BLOCK, decisions)
+                    copied["content"] = new
+            elif isinstance(content, list):
+                blocked = self._check_parts(content, msg_context, f"messages[{i}].content", decisions)
+                if blocked:
+                    return PipelineResult(Action.BLOCK, decisions)
+            elif content is not None:
+                raise InvalidRequest(f"messages[{i}].content must be a string, a list of parts or null")
+            out.append(copied)
+        return PipelineResult(worst(d.action for d in decisions), decisions, messages=out)
+
+    def _check_parts(
+        self, parts: list[Any], context: GuardContext, where: str, decisions: list[Decision]
+    ) -> bool:
+        """Check text parts in place (on the copy), recursing into nested content lists."""
+        for j, part in enumerate(parts):
+            if not isinstance(part, dict):
+                raise InvalidRequest(f"{where}[{j}] must be an object")
+            text = part.get("text")
+            if isinstance(text, str) and text:
+                new, found, blocked = self._run_chain(self.input_steps, text, context, f"{where}[{j}].text")
+                decisions.extend(found)
+                if blocked:
+                    return True
+                part["text"] = new
+            nested = part.get("content")
+            if isinstance(nested, list) and self._check_parts(
+                nested, context, f"{where}[{j}].content", decisions
+            ):
+                return True
+            if isinstance(nested, str) and nested:
+                new, found, blocked = self._run_chain(
+                    self.input_steps, nested, context, f"{where}[{j}].content"
+                )
+                decisions.extend(found)
+                if blocked:
+                    return True
+                part["content"] = new
+        return False
+
+    # -- output --------------------------------------------------------------------------------
+
+    def check_output(self, text: str, context: GuardContext) -> PipelineResult:
+        """Check a complete model reply; all output guards run in policy order."""
+        context = replace(context, direction="output", role="assistant", source="model")
+        new, decisions, blocked = self._run_chain(self.output_steps, text or "", context, "output")
+        if blocked:
+            return PipelineResult(Action.BLOCK, decisions)
+        return PipelineResult(worst(d.action for d in decisions), decisions, text=new)
+
+    def stream_guard(self, context: GuardContext) -> StreamGuard:
+        """A guard for one streamed reply; see finsandbox.guards.stream for how text is released."""
+        return StreamGuard(self, replace(context, direction="output", role="assistant", source="model"))
+
+
+def _failed(name: str, text: str, reason: str) -> Decision:
+    return Decision(guard=name, action=Action.BLOCK, text=text, reason=reason, score=1.0)
+
+
+def _default_source(role: str) -> str:
+    return {"system": "system", "developer": "system", "assistant": "model", "tool": "retrieved"}.get(
+        role, "user"
+    )
+
+
+def _texts(content: Any) -> Iterator[tuple[str, str]]:
+    """(location, text) for every text in a content value, nested parts included."""
+    if isinstance(content, str):
+        yield "", content
+    elif isinstance(content, list):
+        for part in content:
+            if isinstance(part, dict):
+                if isinstance(part.get("text"), str):
+                    yield "text", part["text"]
+                yield from _texts(part.get("content"))
+
+
+__all__ = ["GuardBlocked", "InputTooLarge", "Pipeline", "PipelineResult", "StreamGuard"]

@@ -1,0 +1,252 @@
+"""Guard policies: a workspace's ordered input and output guards with their settings, as YAML.
+
+Everything is validated when the policy is loaded (guard names, each guard's settings, where a guard
+may run), so a typo fails the load with file, line, field and problem instead of weakening a guard
+at request time.
+"""
+
+from __future__ import annotations
+
+from importlib import resources
+from pathlib import Path
+from typing import Any, Literal
+
+import yaml
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    PrivateAttr,
+    ValidationError,
+    ValidationInfo,
+    field_validator,
+)
+from pydantic_core import PydanticCustomError
+
+from finsandbox.errors import ConfigError
+from finsandbox.guards.base import GuardSettings, get_guard
+
+
+def _nested_error(exc: ValidationError, prefix: tuple[Any, ...] = ()) -> PydanticCustomError:
+    """Re-raise a nested validation error, keeping the inner field path for the line lookup."""
+    first = exc.errors()[0]
+    inner = prefix + tuple(first["loc"]) + tuple((first.get("ctx") or {}).get("inner_loc") or ())
+    where = ".".join(str(p) for p in inner)
+    problem = str((first.get("ctx") or {}).get("problem") or first["msg"]).removeprefix("Value error, ")
+    if first["type"] == "extra_forbidden":
+        problem = "unknown setting" if "settings" in inner else "unknown field"
+    message = problem if not where else f"{where}: {problem}"
+    more = len(exc.errors()) - 1
+    if more:
+        message += f" (and {more} more problem{'s' if more > 1 else ''})"
+    return PydanticCustomError(
+        "guard_settings", "{message}", {"message": message, "problem": problem, "inner_loc": list(inner)}
+    )
+
+
+class GuardSpec(BaseModel):
+    """One entry of a policy's input or output list."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    guard: str
+    settings: dict[str, Any] = Field(default_factory=dict)
+    timeout_ms: int | None = Field(default=None, ge=1, le=60_000, description="overrides limits.timeout_ms")
+    enabled: bool = True
+    _parsed: GuardSettings = PrivateAttr()
+
+    @field_validator("guard")
+    @classmethod
+    def _known_guard(cls, name: str) -> str:
+        try:
+            get_guard(name)
+        except KeyError as exc:
+            raise PydanticCustomError("unknown_guard", "{message}", {"message": str(exc.args[0])}) from None
+        return name
+
+    @field_validator("settings", mode="before")
+    @classmethod
+    def _none_is_empty(cls, value: Any) -> Any:
+        return {} if value is None else value
+
+    @field_validator("settings")
+    @classmethod
+    def _valid_settings(cls, value: dict[str, Any], info: ValidationInfo) -> dict[str, Any]:
+        name = info.data.get("guard")
+        if name is not None:
+            try:
+                get_guard(name).Settings.model_validate(value)
+            except ValidationError as exc:
+                raise _nested_error(exc) from None
+        return value
+
+    def model_post_init(self, context: Any) -> None:
+        self._parsed = get_guard(self.guard).Settings.model_validate(self.settings)
+
+    @property
+    def parsed_settings(self) -> GuardSettings:
+        return self._parsed
+
+
+class Limits(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    max_input_chars: int = Field(default=100_000, ge=1, description="larger inputs are refused (HTTP 413)")
+    timeout_ms: int = Field(default=1_000, ge=1, le=60_000, description="per guard call; slower is a block")
+    stream_window_chars: int = Field(default=256, ge=16, description="streamed text is checked in windows")
+    stream_holdback_chars: int = Field(default=128, ge=0, description="kept back so entities are never split")
+
+
+class GuardPolicy(BaseModel):
+    """A workspace's guard policy."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    version: Literal[1] = 1
+    name: str | None = None
+    customer_facing: bool = False
+    limits: Limits = Field(default_factory=Limits)
+    input: list[GuardSpec] = Field(default_factory=list)
+    output: list[GuardSpec] = Field(default_factory=list)
+
+    @field_validator("input", "output", mode="wrap")
+    @classmethod
+    def _specs(cls, value: Any, handler: Any, info: Any) -> list[GuardSpec]:
+        if isinstance(value, list):
+            specs = []
+            for i, item in enumerate(value):
+                try:
+                    specs.append(item if isinstance(item, GuardSpec) else GuardSpec.model_validate(item))
+                except ValidationError as exc:
+                    raise _nested_error(exc, (i,)) from None
+        else:
+            specs = handler(value)
+        for i, spec in enumerate(specs):
+            allowed = get_guard(spec.guard).directions
+            if info.field_name not in allowed:
+                raise PydanticCustomError(
+                    "wrong_direction",
+                    "{message}",
+                    {
+                        "message": f"{i}.guard: guard {spec.guard!r} checks {' and '.join(allowed)} only",
+                        "problem": f"guard {spec.guard!r} checks {' and '.join(allowed)} only",
+                        "inner_loc": [i, "guard"],
+                    },
+                )
+        return specs
+
+    def with_ner(self, enabled: bool) -> GuardPolicy:
+        """A copy whose PII guards all use (or skip) the NER model: the CLI's --ner/--no-ner."""
+
+        def patch(specs: list[GuardSpec]) -> list[dict[str, Any]]:
+            out = []
+            for spec in specs:
+                data = spec.model_dump()
+                if spec.guard == "pii":
+                    data["settings"] = {**spec.settings, "ner": enabled}
+                out.append(data)
+            return out
+
+        return GuardPolicy.model_validate(
+            {
+                **self.model_dump(exclude={"input", "output"}),
+                "input": patch(self.input),
+                "output": patch(self.output),
+            }
+        )
+
+
+# -- loading -------------------------------------------------------------------------------------
+
+
+def load_policy(path: Path | str) -> GuardPolicy:
+    """Read and validate a policy file; ConfigError names the file, line, field and problem."""
+    path = Path(path)
+    try:
+        text = path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise ConfigError(f"{path}: policy file not found") from None
+    except UnicodeDecodeError as exc:
+        raise ConfigError(f"{path}: not valid UTF-8 (byte {exc.start})") from None
+    except OSError as exc:
+        raise ConfigError(f"{path}: cannot read policy file ({exc.strerror})") from None
+    return parse_policy(text, source=str(path))
+
+
+def parse_policy(text: str, source: str = "<policy>") -> GuardPolicy:
+    """Validate policy YAML text; `source` names it in error messages."""
+    try:
+        node = yaml.compose(text, Loader=yaml.SafeLoader)
+        data = yaml.safe_load(text)
+    except yaml.MarkedYAMLError as exc:
+        mark = exc.problem_mark or exc.context_mark
+        line = f":{mark.line + 1}" if mark is not None else ""
+        raise ConfigError(f"{source}{line}: invalid YAML: {exc.problem or exc}") from None
+    except yaml.YAMLError as exc:
+        raise ConfigError(f"{source}: invalid YAML: {exc}") from None
+    if data is None:
+        raise ConfigError(f"{source}: policy is empty")
+    if not isinstance(data, dict):
+        raise ConfigError(f"{source}:1: policy must be a mapping with 'input' and 'output' lists")
+    duplicate = _first_duplicate_key(node)
+    if duplicate is not None:
+        key, line = duplicate
+        raise ConfigError(f"{source}:{line}: key {key!r} appears twice")
+    try:
+        return GuardPolicy.model_validate(data)
+    except ValidationError as exc:
+        error = exc.errors()[0]
+        loc = list(error["loc"])
+        message = error["msg"]
+        ctx = error.get("ctx") or {}
+        loc += list(ctx.get("inner_loc") or ())
+        field = ".".join(str(p) for p in loc)
+        message = str(ctx.get("problem") or message).removeprefix("Value error, ")
+        if error["type"] == "extra_forbidden":
+            message = "unknown field"
+        line = _line_of(node, loc)
+        where = f"{source}:{line}" if line else source
+        raise ConfigError(f"{where}: {field or 'policy'}: {message}", param=field or None) from None
+
+
+def _line_of(node: yaml.Node | None, loc: list[Any]) -> int | None:
+    """1-based line of the YAML node at `loc`, or of its deepest existing ancestor."""
+    line = node.start_mark.line + 1 if node is not None else None
+    for part in loc:
+        if isinstance(node, yaml.MappingNode):
+            match = next(((k, v) for k, v in node.value if k.value == str(part)), None)
+            if match is None:
+                return line
+            key, node = match
+            line = key.start_mark.line + 1
+        elif isinstance(node, yaml.SequenceNode) and isinstance(part, int) and part < len(node.value):
+            node = node.value[part]
+            line = node.start_mark.line + 1
+        else:
+            return line
+    return line
+
+
+def _first_duplicate_key(node: yaml.Node | None) -> tuple[str, int] | None:
+    if isinstance(node, yaml.MappingNode):
+        seen: set[str] = set()
+        for key, value in node.value:
+            if key.value in seen:
+                return str(key.value), key.start_mark.line + 1
+            seen.add(key.value)
+            if (found := _first_duplicate_key(value)) is not None:
+                return found
+    elif isinstance(node, yaml.SequenceNode):
+        for item in node.value:
+            if (found := _first_duplicate_key(item)) is not None:
+                return found
+    return None
+
+
+DEFAULT_POLICY_FILE = "default_policy.yaml"
+
+
+def default_policy() -> GuardPolicy:
+    """The shipped default: PII placeholders (no NER), injection detection, output PII and leak checks."""
+    text = resources.files("finsandbox.guards").joinpath(DEFAULT_POLICY_FILE).read_text(encoding="utf-8")
+    return parse_policy(text, source=f"finsandbox/guards/{DEFAULT_POLICY_FILE}")

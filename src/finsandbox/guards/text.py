@@ -1,0 +1,121 @@
+"""Text normalisation shared by guards: what an attacker uses to hide words from a regex.
+
+Folding is for *detection only*; guards never hand folded text to the model.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import codecs
+import re
+import unicodedata
+
+# Bidirectional overrides and isolates: reorder what a reviewer sees ("Trojan Source").
+BIDI_CONTROLS = frozenset("\u202a\u202b\u202c\u202d\u202e\u2066\u2067\u2068\u2069")
+# Invisible characters with no business inside Latin-script banking text.
+INVISIBLE = frozenset("\u200b\u2060\u2061\u2062\u2063\u2064\ufeff\u180e\u00ad\u034f\u115f\u1160\u3164")
+# Joiners are legitimate in emoji and Indic scripts, so they only count between ASCII letters.
+_JOINER_IN_WORD = re.compile(r"(?<=[A-Za-z])[\u200c\u200d]+(?=[A-Za-z])")
+_TAG_CHARS = re.compile(r"[\U000e0000-\U000e007f]+")
+
+# Latin look-alikes from Cyrillic and Greek (the confusables seen in jailbreak prompts).
+HOMOGLYPHS = str.maketrans(
+    "аеорсухіјѕԁɡһӏԛԝАВЕКМНОРСТХІЈЅаϲеοрѵνυαιкκτΑΒΕΖΗΙΚΜΝΟΡΤΥΧ",
+    "aeopcyxijsdghlqwABEKMHOPCTXIJSaceopvvuaikktABEZHIKMNOPTYX",
+)
+_LEET = str.maketrans(
+    {"0": "o", "1": "i", "3": "e", "4": "a", "5": "s", "7": "t", "@": "a", "$": "s", "!": "i", "|": "l"}
+)
+_LEET_IN_WORD = re.compile(r"[a-z][0-9@$!|][a-z]|[0-9@$|][a-z]{2}", re.IGNORECASE)
+_WS = re.compile(r"\s+")
+_MIXED_SCRIPT_WORD = re.compile(r"\b(?=\w*[A-Za-z])(?=\w*[\u0370-\u03ff\u0400-\u04ff])\w+\b")
+_BASE64 = re.compile(r"(?<![A-Za-z0-9+/=_-])[A-Za-z0-9+/_-]{16,}={0,2}(?![A-Za-z0-9+/=_-])")
+_HEX = re.compile(r"(?:\\x[0-9a-fA-F]{2}){6,}|(?<![0-9a-fA-F])(?:[0-9a-fA-F]{2}[ :]?){8,}(?![0-9a-fA-F])")
+_CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f]")
+_SURROGATE = re.compile(r"[\ud800-\udfff]")
+
+
+def sanitize(text: str) -> tuple[str, int]:
+    """Drop C0/C1 control characters (tab, newline, CR stay) and lone surrogates; return the count."""
+    cleaned, n_control = _CONTROL.subn("", text)
+    cleaned, n_surrogate = _SURROGATE.subn("\ufffd", cleaned)
+    return cleaned, n_control + n_surrogate
+
+
+def hidden_characters(text: str) -> tuple[int, int, str]:
+    """(invisible count, bidi count, ASCII smuggled in Unicode tag characters)."""
+    invisible = sum(1 for ch in text if ch in INVISIBLE) + sum(len(m) for m in _JOINER_IN_WORD.findall(text))
+    bidi = sum(1 for ch in text if ch in BIDI_CONTROLS)
+    smuggled = "".join(
+        chr(ord(ch) - 0xE0000) for m in _TAG_CHARS.findall(text) for ch in m if ord(ch) > 0xE001F
+    )
+    return invisible, bidi, smuggled
+
+
+def strip_hidden(text: str) -> str:
+    text = "".join(ch for ch in text if ch not in INVISIBLE and ch not in BIDI_CONTROLS)
+    return _TAG_CHARS.sub("", _JOINER_IN_WORD.sub("", text))
+
+
+def fold(text: str) -> str:
+    """Lower-case, NFKC (full-width, math letters), no invisibles, Latin look-alikes, one space."""
+    text = unicodedata.normalize("NFKC", strip_hidden(text)).translate(HOMOGLYPHS)
+    return _WS.sub(" ", text).lower()
+
+
+def mixed_script_words(text: str) -> int:
+    """Words mixing Latin with Cyrillic or Greek letters: a homoglyph attack, rarely a typo."""
+    return len(_MIXED_SCRIPT_WORD.findall(text))
+
+
+def unleet(folded: str) -> str | None:
+    """Leetspeak read back as letters, or None when the text shows no sign of it."""
+    if not _LEET_IN_WORD.search(folded):
+        return None
+    return folded.translate(_LEET)
+
+
+def rot13(folded: str) -> str:
+    return codecs.encode(folded, "rot13")
+
+
+def _printable(data: bytes) -> str | None:
+    try:
+        decoded = data.decode("utf-8")
+    except UnicodeDecodeError:
+        return None
+    printable = sum(ch.isprintable() or ch in "\n\t" for ch in decoded)
+    return (
+        decoded if decoded and printable / len(decoded) > 0.9 and re.search(r"[A-Za-z]{3}", decoded) else None
+    )
+
+
+def decoded_payloads(text: str, limit: int = 32) -> list[tuple[str, str]]:
+    """(encoding, decoded text) for base64 and hex runs that decode to readable text."""
+    found: list[tuple[str, str]] = []
+    for match in _BASE64.finditer(text):
+        token = match.group(0)
+        if token.isalpha() or token.isdigit():
+            continue  # plain words and numbers are not base64 payloads
+        try:
+            raw = base64.b64decode(
+                token + "=" * (-len(token) % 4), altchars=b"-_" if "-" in token or "_" in token else None
+            )
+        except (binascii.Error, ValueError):
+            continue
+        if (decoded := _printable(raw)) is not None:
+            found.append(("base64", decoded))
+        if len(found) >= limit:
+            return found
+    for match in _HEX.finditer(text):
+        hex_digits = re.sub(r"\\x|[ :]", "", match.group(0))
+        try:
+            raw = bytes.fromhex(hex_digits)
+        except ValueError:
+            continue
+        if (decoded := _printable(raw)) is not None:
+            found.append(("hex", decoded))
+        if len(found) >= limit:
+            break
+    return found

@@ -1,0 +1,240 @@
+"""The `openai` backend against a small OpenAI-compatible upstream started by the test.
+
+The stub records every body it receives (GET /_requests), so these tests check what really
+reached the upstream, not only what came back.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from collections.abc import Callable, Iterator
+from typing import Any
+
+import httpx
+import pytest
+from gateway_support import (
+    assert_ledger_consistent,
+    assert_openai_error,
+    auth,
+    reset_upstream,
+    upstream_config,
+    upstream_requests,
+    usage_rows,
+)
+from starlette.testclient import TestClient
+
+from finsandbox.errors import UpstreamError, UpstreamTimeout, UpstreamUnavailable
+from finsandbox.gateway.backends import ChatRequest
+from finsandbox.gateway.backends.openai import OpenAIBackend, OpenAIConfig
+from finsandbox.testing import processes
+
+pytestmark = pytest.mark.slow
+
+URL = "/v1/chat/completions"
+
+
+@pytest.fixture(autouse=True)
+def clean_upstream(upstream: processes.Process) -> Iterator[None]:
+    reset_upstream(upstream.url)
+    yield
+    reset_upstream(upstream.url)
+
+
+@pytest.fixture
+def prog(db: str, make_programme: Any, upstream: processes.Process) -> Any:
+    return make_programme(endpoint="remote", backend="openai", config=upstream_config(upstream.url))
+
+
+def fail_with(upstream: processes.Process, status: int) -> None:
+    httpx.post(f"{upstream.url}/_control", json={"fail_status": status}, timeout=5).raise_for_status()
+
+
+def sse_events(response: httpx.Response) -> list[str]:
+    return [line[6:] for line in response.iter_lines() if line.startswith("data: ")]
+
+
+def test_request_reaches_the_upstream_as_sent(client: TestClient, prog: Any, upstream: processes.Process) -> None:
+    messages = [
+        {"role": "developer", "content": "Be brief."},
+        {"role": "user", "content": [{"type": "text", "text": "What is"}, {"type": "text", "text": "an IBAN?"}]},
+    ]
+    body = {
+        "model": "remote",
+        "messages": messages,
+        "max_tokens": 7,
+        "temperature": 0.3,
+        "top_p": 0.9,
+        "seed": 11,
+        "stop": "END",
+        "user": "someone",
+    }
+    response = client.post(URL, json=body, headers=auth(prog.secret))
+    assert response.status_code == 200, response.text
+    reply = response.json()
+    assert reply["model"] == "remote"
+    assert reply["choices"][0]["message"]["content"] == "echo: What is\nan IBAN?"
+    assert reply["usage"] == {"prompt_tokens": 6, "completion_tokens": 4, "total_tokens": 10}
+
+    [seen] = upstream_requests(upstream.url)
+    assert seen == {
+        "model": "stub-model",  # the upstream's own name, not the endpoint's
+        "messages": [
+            {"role": "system", "content": "Be brief."},  # developer -> system, parts joined
+            {"role": "user", "content": "What is\nan IBAN?"},
+        ],
+        "stream": False,
+        "max_tokens": 7,
+        "temperature": 0.3,
+        "top_p": 0.9,
+        "seed": 11,
+        "stop": ["END"],
+    }
+    [row] = usage_rows()
+    assert (row.prompt_tokens, row.completion_tokens, row.backend, row.status) == (6, 4, "openai", "ok")
+    assert_ledger_consistent()
+
+
+def test_streaming_passes_through(client: TestClient, prog: Any, upstream: processes.Process) -> None:
+    body = {
+        "model": "remote",
+        "messages": [{"role": "user", "content": "stream these five words please"}],
+        "stream": True,
+        "stream_options": {"include_usage": True},
+    }
+    with client.stream("POST", URL, json=body, headers=auth(prog.secret)) as response:
+        assert response.status_code == 200
+        assert response.headers["content-type"].startswith("text/event-stream")
+        events = sse_events(response)
+    assert events[-1] == "[DONE]"
+    chunks = [json.loads(e) for e in events[:-1]]
+    pieces = [c["choices"][0]["delta"].get("content") for c in chunks if c["choices"]]
+    text = "".join(p or "" for p in pieces)
+    assert text == "echo: stream these five words please"
+    assert len([p for p in pieces if p]) == 6  # one upstream chunk, one gateway chunk
+    assert chunks[-1]["choices"] == []
+    assert chunks[-1]["usage"] == {"prompt_tokens": 5, "completion_tokens": 6, "total_tokens": 11}
+    assert {c["model"] for c in chunks} == {"remote"}
+
+    [seen] = upstream_requests(upstream.url)
+    assert seen["stream"] is True
+    assert seen["stream_options"] == {"include_usage": True}  # asked for, so the meter is exact
+    [row] = usage_rows()
+    assert (row.stream, row.prompt_tokens, row.completion_tokens, row.status) == (True, 5, 6, "ok")
+    assert_ledger_consistent()
+
+
+@pytest.mark.parametrize(
+    ("upstream_status", "status", "code", "says"),
+    [
+        (500, 502, "upstream_error", "the upstream failed (HTTP 500): stub failure 500"),
+        (429, 429, "upstream_busy", "the upstream is rate limiting: stub failure 429"),
+        (404, 502, "upstream_model_not_found", "does not serve model 'stub-model'"),
+        (401, 502, "upstream_auth", "refused the gateway's credentials"),
+        (503, 503, "upstream_unavailable", "unavailable (HTTP 503)"),
+        (400, 400, "upstream_rejected", "the upstream model rejected the request"),
+    ],
+)
+@pytest.mark.parametrize("stream", [False, True], ids=["complete", "stream"])
+def test_upstream_errors_are_mapped_and_not_retried(
+    client: TestClient,
+    prog: Any,
+    upstream: processes.Process,
+    upstream_status: int,
+    status: int,
+    code: str,
+    says: str,
+    stream: bool,
+) -> None:
+    fail_with(upstream, upstream_status)
+    body = {"model": "remote", "messages": [{"role": "user", "content": "hi"}], "stream": stream}
+    response = client.post(URL, json=body, headers=auth(prog.secret))
+    assert_openai_error(response, status, code=code, says=says)
+    if status == 429:
+        assert response.headers["retry-after"] == "5"
+    assert len(upstream_requests(upstream.url)) == 1  # the upstream saw it once: no retry
+    [row] = usage_rows()
+    assert row.status == f"error:{code}"
+    assert_ledger_consistent()
+
+
+def test_slow_upstream_is_504_and_not_retried(
+    client: TestClient, db: str, make_programme: Any, upstream: processes.Process
+) -> None:
+    prog = make_programme(
+        endpoint="slow", backend="openai", config=upstream_config(upstream.url, read_timeout=0.3, retries=3)
+    )
+    httpx.post(f"{upstream.url}/_control", json={"delay_ms": 1500}, timeout=5)
+    response = client.post(URL, json={"model": "slow", "messages": [{"role": "user", "content": "hi"}]},
+                           headers=auth(prog.secret))
+    assert_openai_error(response, 504, code="upstream_timeout", says="did not answer in time")
+    assert len(upstream_requests(upstream.url)) == 1
+    assert [r.status for r in usage_rows()] == ["error:upstream_timeout"]
+
+
+# --- retries, on the backend itself with a scripted transport ---------------------------------------
+
+OK_BODY = {"choices": [{"message": {"role": "assistant", "content": "fine"}, "finish_reason": "stop"}],
+           "usage": {"prompt_tokens": 1, "completion_tokens": 1}}
+
+
+def scripted_backend(script: list[Callable[[httpx.Request], httpx.Response]], retries: int = 2) -> tuple[
+    OpenAIBackend, list[httpx.Request]
+]:
+    """A backend whose HTTP calls run `script` in turn; returns it and the requests it made."""
+    seen: list[httpx.Request] = []
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        seen.append(request)
+        return script[min(len(seen), len(script)) - 1](request)
+
+    backend = OpenAIBackend(OpenAIConfig(base_url="http://upstream.test/v1", model="m", retries=retries))
+    backend._client = httpx.AsyncClient(base_url="http://upstream.test/v1", transport=httpx.MockTransport(handler))
+    return backend, seen
+
+
+def refuse(request: httpx.Request) -> httpx.Response:
+    raise httpx.ConnectError("connection refused", request=request)
+
+
+def answer(_request: httpx.Request) -> httpx.Response:
+    return httpx.Response(200, json=OK_BODY)
+
+
+def time_out(request: httpx.Request) -> httpx.Response:
+    raise httpx.ReadTimeout("read timed out", request=request)
+
+
+def server_error(_request: httpx.Request) -> httpx.Response:
+    return httpx.Response(500, json={"error": {"message": "boom"}})
+
+
+def run(backend: OpenAIBackend) -> Any:
+    async def go() -> Any:
+        try:
+            return await backend.complete(ChatRequest(messages=[{"role": "user", "content": "hi"}]))
+        finally:
+            await backend.aclose()
+
+    return asyncio.run(go())
+
+
+def test_connection_failures_are_retried_then_succeed() -> None:
+    backend, seen = scripted_backend([refuse, refuse, answer], retries=2)
+    assert run(backend).text == "fine"
+    assert len(seen) == 3
+
+
+def test_connection_failures_past_the_retries_are_503() -> None:
+    backend, seen = scripted_backend([refuse], retries=2)
+    with pytest.raises(UpstreamUnavailable, match="cannot be reached"):
+        run(backend)
+    assert len(seen) == 3
+
+
+@pytest.mark.parametrize(("step", "error"), [(time_out, UpstreamTimeout), (server_error, UpstreamError)])
+def test_other_failures_are_never_retried(step: Callable[[httpx.Request], httpx.Response], error: type) -> None:
+    backend, seen = scripted_backend([step, answer], retries=3)
+    with pytest.raises(error):
+        run(backend)
+    assert len(seen) == 1
