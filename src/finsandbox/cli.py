@@ -653,14 +653,17 @@ def main() -> None:
     """Entry point: user-facing errors become one line on stderr and exit status 1."""
     from sqlalchemy.exc import OperationalError
 
+    def fail(message: str) -> None:
+        # One line whatever the terminal width, and no markup: messages quote user input verbatim.
+        err.print(f"error: {message}", soft_wrap=True, markup=False, highlight=False)
+        sys.exit(1)
+
     try:
         app()
     except FinsandboxError as exc:
-        err.print(f"error: {exc.message}")
-        sys.exit(1)
+        fail(exc.message)
     except OperationalError as exc:
-        err.print(f"error: the database cannot be used: {str(exc.orig).strip().splitlines()[0]}")
-        sys.exit(1)
+        fail(f"the database cannot be used: {str(exc.orig).strip().splitlines()[0]}")
     except KeyboardInterrupt:
         sys.exit(130)
 

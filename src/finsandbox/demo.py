@@ -66,21 +66,34 @@ def setup_programme() -> DemoSetup:
         ws = s.scalars(select(Workspace).where(Workspace.slug == WORKSPACE)).first()
         if ws is None:
             ws = create_workspace(
-                s, slug=WORKSPACE, name="Customer-service assistant", theme="customer_service", bank=bank,
+                s,
+                slug=WORKSPACE,
+                name="Customer-service assistant",
+                theme="customer_service",
+                bank=bank,
                 actor=DEMO_ACTOR,
             )
         for email, display, inst_name, ws_role in USERS:
             user = s.scalars(select(User).where(User.email == email)).first()
             if user is None:
                 user = create_user(
-                    s, email=email, display_name=display, institution=insts[inst_name], password=DEMO_PASSWORD,
+                    s,
+                    email=email,
+                    display_name=display,
+                    institution=insts[inst_name],
+                    password=DEMO_PASSWORD,
                     actor=DEMO_ACTOR,
                 )
-            if ws_role and not s.scalars(
-                select(Membership).where(Membership.workspace_id == ws.id, Membership.user_id == user.id)
-            ).first():
+            if (
+                ws_role
+                and not s.scalars(
+                    select(Membership).where(Membership.workspace_id == ws.id, Membership.user_id == user.id)
+                ).first()
+            ):
                 add_member(s, ws, user, role=ws_role, actor=DEMO_ACTOR)
-        if not s.scalars(select(Endpoint).where(Endpoint.workspace_id == ws.id, Endpoint.name == ENDPOINT)).first():
+        if not s.scalars(
+            select(Endpoint).where(Endpoint.workspace_id == ws.id, Endpoint.name == ENDPOINT)
+        ).first():
             add_endpoint(s, ws, name=ENDPOINT, backend="llamacpp", config={}, actor=DEMO_ACTOR)
         new = create_key(s, ws, name="demo key", actor=DEMO_ACTOR, rpm_limit=120, tpm_limit=50_000)
         return DemoSetup(workspace=WORKSPACE, endpoint=ENDPOINT, key_prefix=new.key.prefix, secret=new.secret)
@@ -171,10 +184,15 @@ def run_demo(console: Console, *, serve: bool, port: int | None) -> None:
             answer = "".join(parts)
             mode = "streaming"
         elapsed = (time.perf_counter() - started) * 1000
-        tokens = f"{usage.prompt_tokens} prompt + {usage.completion_tokens} completion tokens" if usage else "?"
+        tokens = (
+            f"{usage.prompt_tokens} prompt + {usage.completion_tokens} completion tokens" if usage else "?"
+        )
         console.print(
-            Panel(answer.strip() or "(empty answer)", title=f"Q{i + 1} ({mode}): {question}",
-                  subtitle=f"{tokens}, {elapsed:.0f} ms")
+            Panel(
+                answer.strip() or "(empty answer)",
+                title=f"Q{i + 1} ({mode}): {question}",
+                subtitle=f"{tokens}, {elapsed:.0f} ms",
+            )
         )
 
     with session_scope() as s:
@@ -194,7 +212,7 @@ def run_demo(console: Console, *, serve: bool, port: int | None) -> None:
         f"\nServing on http://{host}:{port} until Ctrl-C. Try:\n"
         f"  curl {base_url}/chat/completions -H 'Authorization: Bearer {demo.secret}' "
         f"-H 'Content-Type: application/json' "
-        f"-d '{{\"model\":\"{demo.endpoint}\",\"messages\":[{{\"role\":\"user\",\"content\":\"Hello\"}}]}}'"
+        f'-d \'{{"model":"{demo.endpoint}","messages":[{{"role":"user","content":"Hello"}}]}}\''
     )
     try:
         while thread.is_alive():

@@ -50,7 +50,12 @@ def write_cases(tmp_path: Path, rows: list[object], name: str = "data/faq.jsonl"
 
 GOOD_ROWS = [
     {"id": "faq-1", "input": "What is the savings rate?", "expected": {"answer": "3.2%"}},
-    {"id": "faq-2", "input": "Can I open an account online?", "expected": {"answer": "yes"}, "tags": ["online"]},
+    {
+        "id": "faq-2",
+        "input": "Can I open an account online?",
+        "expected": {"answer": "yes"},
+        "tags": ["online"],
+    },
     {"id": "faq-3", "input": "What is the daily ATM limit?", "expected": {"answer": "HK$20,000"}},
 ]
 
@@ -85,7 +90,10 @@ def test_unknown_scorer_names_file_line_field_and_the_known_ones(tmp_path: Path)
     with pytest.raises(ConfigError) as err:
         load_suite(write(tmp_path, text))
     message = err.value.message
-    assert f"suite.yaml, line {line_of(text, 'name: foo')}, recipes[0].scorers[1].name: unknown scorer 'foo'" in message
+    assert (
+        f"suite.yaml, line {line_of(text, 'name: foo')}, recipes[0].scorers[1].name: unknown scorer 'foo'"
+        in message
+    )
     assert "(known: " in message and "exact_match" in message and "token_f1" in message
 
 
@@ -94,7 +102,10 @@ def test_unknown_attack_is_named(tmp_path: Path) -> None:
     text = suite_text().replace("- name: typos", "- name: typoes")
     with pytest.raises(ConfigError) as err:
         load_suite(write(tmp_path, text))
-    assert f"line {line_of(text, 'typoes')}, recipes[0].attacks[0].name: unknown attack 'typoes'" in err.value.message
+    assert (
+        f"line {line_of(text, 'typoes')}, recipes[0].attacks[0].name: unknown attack 'typoes'"
+        in err.value.message
+    )
 
 
 def test_bad_scorer_settings_point_inside_settings(tmp_path: Path) -> None:
@@ -225,8 +236,9 @@ def test_input_must_be_text_or_messages(tmp_path: Path) -> None:
     with pytest.raises(ConfigError) as err:
         load_suite(write(tmp_path, text))
     assert "line 6, recipes[0].cases[0].input: must be a string or a list of messages" in err.value.message
-    assert "line 9, recipes[0].cases[1].input[0].role: Input should be 'system', 'user', 'assistant' or 'tool'" in (
-        err.value.message
+    assert (
+        "line 9, recipes[0].cases[1].input[0].role: Input should be 'system', 'user', 'assistant' or 'tool'"
+        in (err.value.message)
     )
 
 
@@ -281,8 +293,9 @@ def test_dataset_row_missing_a_field_a_scorer_needs(tmp_path: Path) -> None:
     with pytest.raises(ConfigError) as err:
         load_suite(write(tmp_path, suite_text()))
     message = err.value.message
-    assert "faq.jsonl, line 4 (case 'faq-4'): expected.answer is missing (needed by scorer 'normalised_match')" in (
-        message
+    assert (
+        "faq.jsonl, line 4 (case 'faq-4'): expected.answer is missing (needed by scorer 'normalised_match')"
+        in (message)
     )
     assert "in recipe 'faq-accuracy'" in message
 
@@ -309,3 +322,47 @@ def test_case_model_rejects_empty_input() -> None:
         Case(id="x", input="   ")
     with pytest.raises(ValueError, match="at least one user message"):
         Case(id="x", input=[{"role": "system", "content": "hi"}])
+
+
+def test_recipe_files_are_included_and_report_their_own_lines(tmp_path: Path) -> None:
+    write(tmp_path, "- {id: r1, input: 'Rate?', expected: {answer: 3.2}}\n", "recipes/data/cases.yaml")
+    recipe = """\
+    name: from-file
+    dataset: data/cases.yaml
+    scorers:
+      - name: exact_match
+    """
+    write(tmp_path, recipe, "recipes/rate.yaml")
+    suite_yaml = "name: split\nrecipes:\n  - recipes/rate.yaml\n"
+    suite = load_suite(write(tmp_path, suite_yaml))
+    loaded = suite.recipes[0]
+    assert loaded.dataset_path == tmp_path / "recipes" / "data" / "cases.yaml"
+    (c,) = load_recipe_cases(loaded)
+    assert c.expected["answer"] == 3.2 and c.source is not None and c.source.endswith("cases.yaml, line 1")
+
+    write(tmp_path, recipe.replace("exact_match", "exact_matc"), "recipes/rate.yaml")
+    with pytest.raises(ConfigError) as err:
+        load_suite(write(tmp_path, suite_yaml))
+    assert "rate.yaml, line 4, scorers[0].name: unknown scorer 'exact_matc'" in err.value.message
+    with pytest.raises(ConfigError) as err:
+        load_suite(write(tmp_path, "name: split\nrecipes:\n  - recipes/missing.yaml\n"))
+    assert "suite.yaml, line 3, recipes[0]: recipe file not found: recipes/missing.yaml" in err.value.message
+
+
+def test_yaml_case_file_errors_name_lines(tmp_path: Path) -> None:
+    text = """\
+    - id: a
+      input: Hello
+    - id: b
+      input: Hi
+      expected:
+        must_escalate: maybe
+    - id: a
+      input: Again
+    """
+    with pytest.raises(ConfigError) as err:
+        load_cases(write(tmp_path, text, "cases.yaml"))
+    assert (
+        "cases.yaml, line 6, [1].expected.must_escalate: Input should be a valid boolean" in err.value.message
+    )
+    assert "cases.yaml, line 7, [2].id: duplicate case id 'a'" in err.value.message

@@ -33,7 +33,9 @@ def chat_body(model: str, text: str = "Hello there", **extra: Any) -> dict[str, 
     return {"model": model, "messages": [{"role": "user", "content": text}], **extra}
 
 
-def assert_openai_error(response: httpx.Response, status: int, *, code: str | None = None, says: str = "") -> dict:
+def assert_openai_error(
+    response: httpx.Response, status: int, *, code: str | None = None, says: str = ""
+) -> dict:
     """The response has `status` and OpenAI's error shape, names the problem and leaks no traceback."""
     assert response.status_code == status, response.text
     body = response.json()
@@ -56,7 +58,9 @@ def gateway_entries() -> list[Any]:
     from finsandbox.store.models import LedgerEntry
 
     with session_scope() as s:
-        return list(s.scalars(select(LedgerEntry).where(LedgerEntry.kind == "gateway.chat").order_by(LedgerEntry.seq)))
+        return list(
+            s.scalars(select(LedgerEntry).where(LedgerEntry.kind == "gateway.chat").order_by(LedgerEntry.seq))
+        )
 
 
 def usage_rows() -> list[Any]:
@@ -74,7 +78,9 @@ def quota_requests(key_prefix: str) -> int:
 
     with session_scope() as s:
         key_id = s.scalars(select(ApiKey.id).where(ApiKey.prefix == key_prefix)).one()
-        total = s.scalar(select(func.coalesce(func.sum(QuotaWindow.requests), 0)).where(QuotaWindow.key_id == key_id))
+        total = s.scalar(
+            select(func.coalesce(func.sum(QuotaWindow.requests), 0)).where(QuotaWindow.key_id == key_id)
+        )
         return int(total or 0)
 
 

@@ -55,25 +55,65 @@ BAD_BODIES: list[tuple[str, bytes, str, str | None]] = [
     ("not an object", b'["smollm2"]', "must be a JSON object", None),
     ("empty body", b"", "body is empty", None),
     ("not UTF-8", b'{"model": "\xff\xfe"}', "not valid UTF-8", None),
-    ("missing model", json.dumps({"messages": [{"role": "user", "content": "hi"}]}).encode(), "'model'", "model"),
+    (
+        "missing model",
+        json.dumps({"messages": [{"role": "user", "content": "hi"}]}).encode(),
+        "'model'",
+        "model",
+    ),
     ("missing messages", json.dumps({"model": "smollm2"}).encode(), "'messages'", "messages"),
     ("model not a string", json.dumps(chat_body("smollm2") | {"model": 5}).encode(), "'model'", "model"),
-    ("messages not a list", json.dumps({"model": "smollm2", "messages": "hi"}).encode(), "'messages'", "messages"),
-    ("max_tokens not a number", json.dumps(chat_body("smollm2", max_tokens="ten")).encode(), "'max_tokens'",
-     "max_tokens"),
-    ("max_tokens zero", json.dumps(chat_body("smollm2", max_tokens=0)).encode(), "'max_tokens'", "max_tokens"),
-    ("temperature out of range", json.dumps(chat_body("smollm2", temperature=3)).encode(), "'temperature'",
-     "temperature"),
-    ("unknown role", json.dumps({"model": "smollm2", "messages": [{"role": "wizard", "content": "hi"}]}).encode(),
-     "'messages.0.role'", "messages.0.role"),
+    (
+        "messages not a list",
+        json.dumps({"model": "smollm2", "messages": "hi"}).encode(),
+        "'messages'",
+        "messages",
+    ),
+    (
+        "max_tokens not a number",
+        json.dumps(chat_body("smollm2", max_tokens="ten")).encode(),
+        "'max_tokens'",
+        "max_tokens",
+    ),
+    (
+        "max_tokens zero",
+        json.dumps(chat_body("smollm2", max_tokens=0)).encode(),
+        "'max_tokens'",
+        "max_tokens",
+    ),
+    (
+        "temperature out of range",
+        json.dumps(chat_body("smollm2", temperature=3)).encode(),
+        "'temperature'",
+        "temperature",
+    ),
+    (
+        "unknown role",
+        json.dumps({"model": "smollm2", "messages": [{"role": "wizard", "content": "hi"}]}).encode(),
+        "'messages.0.role'",
+        "messages.0.role",
+    ),
     ("n above one", json.dumps(chat_body("smollm2", n=2)).encode(), "'n'", "n"),
-    ("empty messages", json.dumps({"model": "smollm2", "messages": []}).encode(),
-     "'messages' must contain at least one message", "messages"),
-    ("only empty content", json.dumps({"model": "smollm2", "messages": [{"role": "user", "content": " "}]}).encode(),
-     "every message is empty", "messages"),
-    ("image content part",
-     json.dumps({"model": "smollm2", "messages": [{"role": "user", "content": [{"type": "image_url"}]}]}).encode(),
-     "only 'text' parts are supported", "messages.content"),
+    (
+        "empty messages",
+        json.dumps({"model": "smollm2", "messages": []}).encode(),
+        "'messages' must contain at least one message",
+        "messages",
+    ),
+    (
+        "only empty content",
+        json.dumps({"model": "smollm2", "messages": [{"role": "user", "content": " "}]}).encode(),
+        "every message is empty",
+        "messages",
+    ),
+    (
+        "image content part",
+        json.dumps(
+            {"model": "smollm2", "messages": [{"role": "user", "content": [{"type": "image_url"}]}]}
+        ).encode(),
+        "only 'text' parts are supported",
+        "messages.content",
+    ),
 ]
 
 
@@ -81,7 +121,9 @@ BAD_BODIES: list[tuple[str, bytes, str, str | None]] = [
 def test_bad_body_is_a_named_400(
     client: TestClient, prog: Any, case: str, body: bytes, says: str, param: str | None
 ) -> None:
-    response = client.post(URL, content=body, headers={**auth(prog.secret), "Content-Type": "application/json"})
+    response = client.post(
+        URL, content=body, headers={**auth(prog.secret), "Content-Type": "application/json"}
+    )
     error = assert_openai_error(response, 400, says=says)
     assert error["type"] == "invalid_request_error"
     if param is not None:
@@ -104,8 +146,9 @@ def test_unknown_model_is_404_model_not_found(client: TestClient, prog: Any) -> 
 
 def test_bad_trial_header_is_400(client: TestClient, prog: Any) -> None:
     headers = {**auth(prog.secret), "X-Finsandbox-Trial": "no spaces allowed!"}
-    error = assert_openai_error(client.post(URL, json=chat_body("smollm2"), headers=headers), 400,
-                                says="X-Finsandbox-Trial")
+    error = assert_openai_error(
+        client.post(URL, json=chat_body("smollm2"), headers=headers), 400, says="X-Finsandbox-Trial"
+    )
     assert error["param"] == "X-Finsandbox-Trial"
     assert_nothing_recorded(prog.key_prefix)
 
@@ -123,8 +166,9 @@ def test_bad_trial_header_is_400(client: TestClient, prog: Any) -> None:
 def test_invalid_key_is_401(client: TestClient, prog: Any, header: str | None, code: str, says: str) -> None:
     headers = {"Authorization": header} if header else {}
     for method, path in (("POST", URL), ("GET", "/v1/models")):
-        response = client.request(method, path, json=chat_body("smollm2") if method == "POST" else None,
-                                  headers=headers)
+        response = client.request(
+            method, path, json=chat_body("smollm2") if method == "POST" else None, headers=headers
+        )
         error = assert_openai_error(response, 401, code=code, says=says)
         assert error["type"] == "authentication_error"
     assert_nothing_recorded(prog.key_prefix)
@@ -173,8 +217,12 @@ def test_prompt_over_the_context_window_is_400(client: TestClient, db: str, make
     )
     assert error["param"] == "messages"
     # max_tokens that does not fit beside a short prompt is refused the same way, naming max_tokens.
-    response = client.post(URL, json=chat_body("tiny-context", "Hi", max_tokens=1000), headers=auth(prog.secret))
-    error = assert_openai_error(response, 400, code="context_length_exceeded", says="max_tokens can be at most")
+    response = client.post(
+        URL, json=chat_body("tiny-context", "Hi", max_tokens=1000), headers=auth(prog.secret)
+    )
+    error = assert_openai_error(
+        response, 400, code="context_length_exceeded", says="max_tokens can be at most"
+    )
     assert error["param"] == "max_tokens"
     # Both reached the model, so both are metered and in the ledger, as refusals.
     assert [r.status for r in usage_rows()] == ["error:context_length_exceeded"] * 2
@@ -195,8 +243,10 @@ def test_unreachable_upstream_is_503_naming_it(client: TestClient, db: str, make
         assert f"127.0.0.1:{port}" in error["message"]
         assert error["type"] == "upstream_error"
     rows = usage_rows()
-    assert [(r.status, r.stream) for r in rows] == [("error:upstream_unavailable", False),
-                                                     ("error:upstream_unavailable", True)]
+    assert [(r.status, r.stream) for r in rows] == [
+        ("error:upstream_unavailable", False),
+        ("error:upstream_unavailable", True),
+    ]
     payloads = [json.loads(e.payload) for e in gateway_entries()]
     assert all("cannot be reached" in p["error"] for p in payloads)
     assert_ledger_consistent()

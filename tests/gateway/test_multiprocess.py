@@ -57,7 +57,9 @@ def prog_factory(db: str, make_programme: Any, upstream: processes.Process) -> A
     reset_upstream(upstream.url)
 
     def make(**limits: Any) -> Any:
-        return make_programme(endpoint="remote", backend="openai", config=upstream_config(upstream.url), **limits)
+        return make_programme(
+            endpoint="remote", backend="openai", config=upstream_config(upstream.url), **limits
+        )
 
     return make
 

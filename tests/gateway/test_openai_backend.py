@@ -54,10 +54,15 @@ def sse_events(response: httpx.Response) -> list[str]:
     return [line[6:] for line in response.iter_lines() if line.startswith("data: ")]
 
 
-def test_request_reaches_the_upstream_as_sent(client: TestClient, prog: Any, upstream: processes.Process) -> None:
+def test_request_reaches_the_upstream_as_sent(
+    client: TestClient, prog: Any, upstream: processes.Process
+) -> None:
     messages = [
         {"role": "developer", "content": "Be brief."},
-        {"role": "user", "content": [{"type": "text", "text": "What is"}, {"type": "text", "text": "an IBAN?"}]},
+        {
+            "role": "user",
+            "content": [{"type": "text", "text": "What is"}, {"type": "text", "text": "an IBAN?"}],
+        },
     ]
     body = {
         "model": "remote",
@@ -165,8 +170,11 @@ def test_slow_upstream_is_504_and_not_retried(
         endpoint="slow", backend="openai", config=upstream_config(upstream.url, read_timeout=0.3, retries=3)
     )
     httpx.post(f"{upstream.url}/_control", json={"delay_ms": 1500}, timeout=5)
-    response = client.post(URL, json={"model": "slow", "messages": [{"role": "user", "content": "hi"}]},
-                           headers=auth(prog.secret))
+    response = client.post(
+        URL,
+        json={"model": "slow", "messages": [{"role": "user", "content": "hi"}]},
+        headers=auth(prog.secret),
+    )
     assert_openai_error(response, 504, code="upstream_timeout", says="did not answer in time")
     assert len(upstream_requests(upstream.url)) == 1
     assert [r.status for r in usage_rows()] == ["error:upstream_timeout"]
@@ -174,13 +182,15 @@ def test_slow_upstream_is_504_and_not_retried(
 
 # --- retries, on the backend itself with a scripted transport ---------------------------------------
 
-OK_BODY = {"choices": [{"message": {"role": "assistant", "content": "fine"}, "finish_reason": "stop"}],
-           "usage": {"prompt_tokens": 1, "completion_tokens": 1}}
+OK_BODY = {
+    "choices": [{"message": {"role": "assistant", "content": "fine"}, "finish_reason": "stop"}],
+    "usage": {"prompt_tokens": 1, "completion_tokens": 1},
+}
 
 
-def scripted_backend(script: list[Callable[[httpx.Request], httpx.Response]], retries: int = 2) -> tuple[
-    OpenAIBackend, list[httpx.Request]
-]:
+def scripted_backend(
+    script: list[Callable[[httpx.Request], httpx.Response]], retries: int = 2
+) -> tuple[OpenAIBackend, list[httpx.Request]]:
     """A backend whose HTTP calls run `script` in turn; returns it and the requests it made."""
     seen: list[httpx.Request] = []
 
@@ -189,7 +199,9 @@ def scripted_backend(script: list[Callable[[httpx.Request], httpx.Response]], re
         return script[min(len(seen), len(script)) - 1](request)
 
     backend = OpenAIBackend(OpenAIConfig(base_url="http://upstream.test/v1", model="m", retries=retries))
-    backend._client = httpx.AsyncClient(base_url="http://upstream.test/v1", transport=httpx.MockTransport(handler))
+    backend._client = httpx.AsyncClient(
+        base_url="http://upstream.test/v1", transport=httpx.MockTransport(handler)
+    )
     return backend, seen
 
 
@@ -233,7 +245,9 @@ def test_connection_failures_past_the_retries_are_503() -> None:
 
 
 @pytest.mark.parametrize(("step", "error"), [(time_out, UpstreamTimeout), (server_error, UpstreamError)])
-def test_other_failures_are_never_retried(step: Callable[[httpx.Request], httpx.Response], error: type) -> None:
+def test_other_failures_are_never_retried(
+    step: Callable[[httpx.Request], httpx.Response], error: type
+) -> None:
     backend, seen = scripted_backend([step, answer], retries=3)
     with pytest.raises(error):
         run(backend)

@@ -42,7 +42,11 @@ def prog(db: str, make_programme: Any) -> Any:
 
 def test_chat_returns_an_answer_with_usage(server: processes.Process, prog: Any) -> None:
     reply = client_for(server, prog.secret).chat.completions.create(
-        model=prog.endpoint, messages=[{"role": "user", "content": QUESTION}], max_tokens=8, temperature=0, seed=1
+        model=prog.endpoint,
+        messages=[{"role": "user", "content": QUESTION}],
+        max_tokens=8,
+        temperature=0,
+        seed=1,
     )
     assert reply.object == "chat.completion"
     assert reply.model == prog.endpoint
@@ -76,7 +80,11 @@ def test_streaming_with_include_usage(server: processes.Process, prog: Any) -> N
     assert 0 < chunks[-1].usage.completion_tokens <= 8
     # The streamed answer is the one a non-streaming call gives for the same seed and temperature.
     same = client_for(server, prog.secret).chat.completions.create(
-        model=prog.endpoint, messages=[{"role": "user", "content": QUESTION}], max_tokens=8, temperature=0, seed=1
+        model=prog.endpoint,
+        messages=[{"role": "user", "content": QUESTION}],
+        max_tokens=8,
+        temperature=0,
+        seed=1,
     )
     assert same.choices[0].message.content == text
     # And the metered tokens match what the client was told.
@@ -116,14 +124,20 @@ def test_unknown_model_raises_not_found(server: processes.Process, prog: Any) ->
     assert "no-such-model" in caught.value.message
 
 
-def test_requests_per_minute_raise_rate_limit(server: processes.Process, db: str, make_programme: Any) -> None:
+def test_requests_per_minute_raise_rate_limit(
+    server: processes.Process, db: str, make_programme: Any
+) -> None:
     prog = make_programme(rpm=1)
     client = client_for(server, prog.secret)
     fresh_quota_window()
     client.models.list()  # listing models is not a model call and spends no quota
-    client.chat.completions.create(model=prog.endpoint, messages=[{"role": "user", "content": "Hi"}], max_tokens=2)
+    client.chat.completions.create(
+        model=prog.endpoint, messages=[{"role": "user", "content": "Hi"}], max_tokens=2
+    )
     with pytest.raises(openai.RateLimitError) as caught:
-        client.chat.completions.create(model=prog.endpoint, messages=[{"role": "user", "content": "Hi"}], max_tokens=2)
+        client.chat.completions.create(
+            model=prog.endpoint, messages=[{"role": "user", "content": "Hi"}], max_tokens=2
+        )
     assert caught.value.code == "requests_per_minute_exceeded"
     assert "1 requests per minute" in caught.value.message
     retry_after = int(caught.value.response.headers["retry-after"])
@@ -134,14 +148,20 @@ def test_requests_per_minute_raise_rate_limit(server: processes.Process, db: str
 def test_token_budget_raises_rate_limit(server: processes.Process, db: str, make_programme: Any) -> None:
     prog = make_programme(budget=10)
     client = client_for(server, prog.secret)
-    client.chat.completions.create(model=prog.endpoint, messages=[{"role": "user", "content": "Hi"}], max_tokens=2)
+    client.chat.completions.create(
+        model=prog.endpoint, messages=[{"role": "user", "content": "Hi"}], max_tokens=2
+    )
     with pytest.raises(openai.RateLimitError) as caught:
-        client.chat.completions.create(model=prog.endpoint, messages=[{"role": "user", "content": "Hi"}], max_tokens=2)
+        client.chat.completions.create(
+            model=prog.endpoint, messages=[{"role": "user", "content": "Hi"}], max_tokens=2
+        )
     assert caught.value.code == "token_budget_exhausted"
     assert "token budget of 10" in caught.value.message
 
 
-def test_models_lists_only_the_keys_workspace(server: processes.Process, db: str, make_programme: Any) -> None:
+def test_models_lists_only_the_keys_workspace(
+    server: processes.Process, db: str, make_programme: Any
+) -> None:
     alpha = make_programme(slug="ws-alpha", bank="Alpha Bank", endpoint="alpha-model")
     beta = make_programme(slug="ws-beta", bank="Beta Bank", endpoint="beta-model")
     alpha_models = client_for(server, alpha.secret).models.list()

@@ -25,7 +25,16 @@ from finsandbox.evals.model import (
     TargetTemplate,
 )
 from finsandbox.evals.registry import rng_for
-from finsandbox.evals.scorers.base import Evidence, Judge, Score, Scorer, get_scorer, scorer, scorer_names
+from finsandbox.evals.scorers.base import (
+    Evidence,
+    Judge,
+    JudgeError,
+    Score,
+    Scorer,
+    get_scorer,
+    scorer,
+    scorer_names,
+)
 
 __all__ = [
     "Attack",
@@ -36,6 +45,7 @@ __all__ = [
     "ContextDoc",
     "Evidence",
     "Judge",
+    "JudgeError",
     "Message",
     "Recipe",
     "Retrieval",

@@ -74,17 +74,34 @@ def _join(errors: list[str]) -> str:
 
 
 class _Errors:
-    """Collects located problems and raises them together, so one run shows every mistake."""
+    """Collects located problems and raises them together, so one run shows every mistake.
+
+    A recipe included from its own file (`recipes: [recipes/faq.yaml]`) is reported against that
+    file, with locations relative to the recipe.
+    """
 
     def __init__(self, label: str, root: Node | None) -> None:
         self.label = label
         self.root = root
+        self.includes: dict[int, tuple[str, Node | None]] = {}
         self.items: list[str] = []
 
+    def locate(self, loc: Loc) -> tuple[str, int | None, Loc]:
+        """(file label, line, location within that file) of a suite-level location."""
+        label, root = self.label, self.root
+        if len(loc) >= 2 and loc[0] == "recipes" and loc[1] in self.includes:
+            label, root = self.includes[loc[1]]
+            loc = loc[2:]
+        return label, (_line_of(root, loc) if root is not None else None), loc
+
+    def where(self, loc: Loc) -> str:
+        label, line, _ = self.locate(loc)
+        return f"{label}, line {line}" if line else label
+
     def add(self, loc: Loc, message: str) -> None:
-        line = _line_of(self.root, loc) if self.root is not None else None
-        where = f"{self.label}, line {line}" if line else self.label
-        self.items.append(f"{where}, {format_loc(loc)}: {message}" if loc else f"{where}: {message}")
+        where = self.where(loc)
+        _, _, inner = self.locate(loc)
+        self.items.append(f"{where}, {format_loc(inner)}: {message}" if inner else f"{where}: {message}")
 
     def extend_raw(self, messages: list[str]) -> None:
         self.items += messages
@@ -179,10 +196,13 @@ def _read(path: Path, label: str) -> str:
 
 
 def load_cases(path: str | Path, *, label: str | None = None) -> list[Case]:
-    """Cases from a JSONL file, one JSON object a line; every bad line is reported with its number."""
+    """Cases from a JSONL file (one JSON object a line) or a YAML file (a list of cases); every bad
+    row is reported with its line number."""
     path = Path(path)
     label = label or str(path)
     text = _read(path, label)
+    if path.suffix.lower() in (".yaml", ".yml"):
+        return _yaml_cases(text, label)
     errors: list[str] = []
     cases: list[Case] = []
     first_line: dict[str, int] = {}
@@ -215,6 +235,30 @@ def load_cases(path: str | Path, *, label: str | None = None) -> list[Case]:
         cases.append(case)
     if errors:
         raise ConfigError(_join(errors))
+    return cases
+
+
+def _yaml_cases(text: str, label: str) -> list[Case]:
+    data, node = parse_yaml(text, label)
+    if not isinstance(data, list):
+        raise ConfigError(f"{label}: a case file must be a list of cases")
+    errors = _Errors(label, node)
+    cases: list[Case] = []
+    first: dict[str, int] = {}
+    for k, row in enumerate(data):
+        try:
+            case = Case.model_validate(row)
+        except ValidationError as exc:
+            for err in exc.errors():
+                errors.add(_clean_loc(data, (k, *err["loc"])), clean_message(err["msg"]))
+            continue
+        if case.id in first:
+            errors.add((k, "id"), f"duplicate case id '{case.id}' (first at [{first[case.id]}])")
+            continue
+        first[case.id] = k
+        case._source = errors.where((k,))
+        cases.append(case)
+    errors.raise_if_any()
     return cases
 
 
@@ -287,6 +331,35 @@ def _check_components(suite: Suite, errors: _Errors) -> None:
                 errors.add((*loc, "settings", *sub), msg)
 
 
+def _include_recipes(data: dict[str, Any], suite_path: Path, errors: _Errors) -> dict[int, Path]:
+    """Replace `recipes` entries that are paths by the recipe file's content; returns their folders.
+
+    A recipe's dataset and corpus paths are relative to the file that declares them.
+    """
+    recipes = data.get("recipes")
+    folders: dict[int, Path] = {}
+    if not isinstance(recipes, list):
+        return folders
+    for r, entry in enumerate(recipes):
+        if not isinstance(entry, str):
+            continue
+        file = Path(entry)
+        if not file.is_absolute():
+            file = suite_path.parent / file
+        if not file.is_file():
+            errors.add(("recipes", r), f"recipe file not found: {entry}")
+            continue
+        recipe_data, recipe_node = parse_yaml(_read(file, str(file)), str(file))
+        if not isinstance(recipe_data, dict):
+            errors.add(("recipes", r), f"{entry} must hold one recipe (a mapping)")
+            continue
+        recipes[r] = recipe_data
+        errors.includes[r] = (str(file), recipe_node)
+        folders[r] = file.parent
+    errors.raise_if_any()
+    return folders
+
+
 def load_suite(path: str | Path, *, check_datasets: bool = True) -> Suite:
     """A suite from YAML, fully checked: fields, scorer and attack names and settings, dataset
     files and (unless `check_datasets` is false) every case in them."""
@@ -296,6 +369,7 @@ def load_suite(path: str | Path, *, check_datasets: bool = True) -> Suite:
     if not isinstance(data, dict):
         raise ConfigError(f"{label}: a suite must be a mapping with name, recipes, ...")
     errors = _Errors(label, node)
+    base_dirs = _include_recipes(data, path, errors)
     try:
         suite = Suite.model_validate(data)
     except ValidationError as exc:
@@ -304,8 +378,8 @@ def load_suite(path: str | Path, *, check_datasets: bool = True) -> Suite:
         errors.raise_if_any()
         raise  # unreachable: a ValidationError always has errors
     suite._source = path
-    for recipe in suite.recipes:
-        recipe._base_dir = path.parent
+    for r, recipe in enumerate(suite.recipes):
+        recipe._base_dir = base_dirs.get(r, path.parent)
 
     _check_components(suite, errors)
     for r, recipe in enumerate(suite.recipes):
@@ -319,7 +393,7 @@ def load_suite(path: str | Path, *, check_datasets: bool = True) -> Suite:
                 f"corpus not found: {recipe.target.retrieval.corpus}",
             )
         for k, case in enumerate(recipe.cases or []):
-            case._source = f"{label}, line {_line_of(node, ('recipes', r, 'cases', k))}" if node else label
+            case._source = errors.where(("recipes", r, "cases", k))
         if recipe.cases is not None:
             ids = [c.id for c in recipe.cases]
             for k, case_id in enumerate(ids):

@@ -57,8 +57,8 @@ class Expected(BaseModel):
 
     model_config = ConfigDict(extra="allow")
 
-    answer: str | list[str] | None = None
-    label: str | None = None
+    answer: str | int | float | list[str | int | float] | None = None
+    label: str | int | None = None
     fields: dict[str, Any] | None = None
     numbers: list[Any] | None = None
     contains: str | list[str] | None = None
@@ -253,7 +253,11 @@ class Recipe(_Strict):
 
 
 class Suite(_Strict):
-    """A named set of recipes for a theme or a risk."""
+    """A named set of recipes for a theme or a risk.
+
+    In YAML a `recipes` entry may also be a path to a file holding one recipe; its dataset and
+    corpus paths are then relative to that file.
+    """
 
     name: str = Field(pattern=_NAME)
     theme: Theme | None = None

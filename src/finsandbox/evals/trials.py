@@ -79,6 +79,12 @@ def create_trial(
     if not items:
         raise InvalidRequest("the chosen suites and recipes hold no cases")
     build_scorers(loaded, object() if judge_endpoint else None)
+    if external_url:
+        _check_reachable(external_url, "the target app")
+        if not gateway_url:
+            raise InvalidRequest(
+                "an external target needs --gateway-url, the gateway address the app will call"
+            )
     trial = Trial(
         workspace_id=ws.id,
         name=name or f"{', '.join(s.suite.name for s in loaded)} on {endpoint}",
@@ -118,6 +124,21 @@ def create_trial(
         },
     )
     return trial
+
+
+def _check_reachable(url: str, what: str) -> None:
+    """Fail before the trial exists when the target cannot even be connected to."""
+    import httpx
+
+    try:
+        httpx.request("HEAD", url, timeout=5.0)
+    except httpx.InvalidURL:
+        raise InvalidRequest(f"{what} URL {url!r} is not a valid URL") from None
+    except httpx.HTTPError as exc:
+        raise InvalidRequest(f"{what} at {url} cannot be reached ({type(exc).__name__})") from None
+
+
+MAX_CONSECUTIVE_ERRORS = 10
 
 
 def get_trial(session: Session, trial_id: str) -> Trial:
@@ -317,10 +338,19 @@ async def run_trial(
                 if await anyio.to_thread.run_sync(_status, trial.id) == "cancelling":
                     stop = True
 
+        consecutive_errors = 0
+        abort_reason: str | None = None
+
         async def on_result(result: ItemResult) -> None:
-            nonlocal count
+            nonlocal count, consecutive_errors, abort_reason, stop
             if await anyio.to_thread.run_sync(_store, trial.id, result):
                 count += 1
+            consecutive_errors = consecutive_errors + 1 if result.error else 0
+            if consecutive_errors >= MAX_CONSECUTIVE_ERRORS and abort_reason is None:
+                abort_reason = (
+                    f"stopped after {consecutive_errors} cases in a row failed; last error: {result.error}"
+                )
+                stop = True
             if on_progress:
                 on_progress(count, trial.total_cases, result)
 
@@ -330,10 +360,13 @@ async def run_trial(
         try:
             await executor.run(spec, loaded, items, on_result, lambda: stop)
         finally:
-            cancelled_by_user = stop
+            cancelled_by_user = stop and abort_reason is None
             stop = True
             watcher.cancel()
-        status = "cancelled" if cancelled_by_user else "completed"
+        if abort_reason:
+            status, error = "failed", abort_reason
+        else:
+            status = "cancelled" if cancelled_by_user else "completed"
     except (asyncio.CancelledError, KeyboardInterrupt):
         status, error = "interrupted", "the run was interrupted; resume it with `finsandbox trial resume`"
         with anyio.CancelScope(shield=True):

@@ -208,7 +208,7 @@ class Pipeline:
 
     def check_output(self, text: str, context: GuardContext) -> PipelineResult:
         """Check a complete model reply; all output guards run in policy order."""
-        context = replace(context, direction="output", role="assistant", source="model")
+        context = self._output_context(context)
         new, decisions, blocked = self._run_chain(self.output_steps, text or "", context, "output")
         if blocked:
             return PipelineResult(Action.BLOCK, decisions)
@@ -216,7 +216,13 @@ class Pipeline:
 
     def stream_guard(self, context: GuardContext) -> StreamGuard:
         """A guard for one streamed reply; see finsandbox.guards.stream for how text is released."""
-        return StreamGuard(self, replace(context, direction="output", role="assistant", source="model"))
+        return StreamGuard(self, self._output_context(context))
+
+    def _output_context(self, context: GuardContext) -> GuardContext:
+        customer_facing = context.customer_facing or self.policy.customer_facing
+        return replace(
+            context, direction="output", role="assistant", source="model", customer_facing=customer_facing
+        )
 
 
 def _failed(name: str, text: str, reason: str) -> Decision:

@@ -47,8 +47,10 @@ def running(args: list[str], health_path: str, env: Mapping[str, str] | None = N
     port = free_port()
     full_env = {**os.environ, **(env or {})}
     # A file, not a pipe: a pipe nobody reads fills up and blocks a chatty server.
-    log = tempfile.TemporaryFile()
-    proc = subprocess.Popen([sys.executable, *args, "--port", str(port)], env=full_env, stdout=log, stderr=log)
+    log = tempfile.TemporaryFile()  # noqa: SIM115 - closed in the finally below
+    proc = subprocess.Popen(
+        [sys.executable, *args, "--port", str(port)], env=full_env, stdout=log, stderr=log
+    )
     url = f"http://127.0.0.1:{port}"
     try:
         try:

@@ -39,19 +39,32 @@ def create_upstream(delay_ms: float = 0.0, model: str = "stub-model") -> Starlet
             await asyncio.sleep(state["delay_ms"] / 1000)
         if state["fail_status"]:
             status = int(state["fail_status"])
-            return JSONResponse({"error": {"message": f"stub failure {status}", "type": "stub"}}, status_code=status)
+            return JSONResponse(
+                {"error": {"message": f"stub failure {status}", "type": "stub"}}, status_code=status
+            )
         text = answer_for(body)
         words = text.split(" ")
         prompt_tokens = sum(len(str(m.get("content", "")).split()) for m in body.get("messages", []))
-        usage = {"prompt_tokens": prompt_tokens, "completion_tokens": len(words),
-                 "total_tokens": prompt_tokens + len(words)}
+        usage = {
+            "prompt_tokens": prompt_tokens,
+            "completion_tokens": len(words),
+            "total_tokens": prompt_tokens + len(words),
+        }
         cid, created = f"chatcmpl-{uuid.uuid4().hex}", int(time.time())
         if not body.get("stream"):
             return JSONResponse(
                 {
-                    "id": cid, "object": "chat.completion", "created": created, "model": body.get("model", model),
-                    "choices": [{"index": 0, "message": {"role": "assistant", "content": text},
-                                 "finish_reason": "stop"}],
+                    "id": cid,
+                    "object": "chat.completion",
+                    "created": created,
+                    "model": body.get("model", model),
+                    "choices": [
+                        {
+                            "index": 0,
+                            "message": {"role": "assistant", "content": text},
+                            "finish_reason": "stop",
+                        }
+                    ],
                     "usage": usage,
                 }
             )
@@ -59,11 +72,21 @@ def create_upstream(delay_ms: float = 0.0, model: str = "stub-model") -> Starlet
         async def events():  # type: ignore[no-untyped-def]
             for i, word in enumerate(words):
                 piece = word if i == 0 else " " + word
-                chunk = {"id": cid, "object": "chat.completion.chunk", "created": created, "model": model,
-                         "choices": [{"index": 0, "delta": {"content": piece}, "finish_reason": None}]}
+                chunk = {
+                    "id": cid,
+                    "object": "chat.completion.chunk",
+                    "created": created,
+                    "model": model,
+                    "choices": [{"index": 0, "delta": {"content": piece}, "finish_reason": None}],
+                }
                 yield f"data: {json.dumps(chunk)}\n\n"
-            last = {"id": cid, "object": "chat.completion.chunk", "created": created, "model": model,
-                    "choices": [{"index": 0, "delta": {}, "finish_reason": "stop"}]}
+            last = {
+                "id": cid,
+                "object": "chat.completion.chunk",
+                "created": created,
+                "model": model,
+                "choices": [{"index": 0, "delta": {}, "finish_reason": "stop"}],
+            }
             yield f"data: {json.dumps(last)}\n\n"
             if (body.get("stream_options") or {}).get("include_usage"):
                 yield f"data: {json.dumps({'id': cid, 'choices': [], 'usage': usage})}\n\n"

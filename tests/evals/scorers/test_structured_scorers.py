@@ -33,14 +33,16 @@ def test_json_schema_validity() -> None:
 
 
 def test_json_schema_rejects_an_invalid_schema_at_load() -> None:
-    with pytest.raises(ConfigError, match="settings.schema: not a valid JSON schema"):
+    with pytest.raises(ConfigError, match=r"settings\.schema: not a valid JSON schema"):
         get_scorer("json_schema", {"schema": {"type": "integer-ish"}})
 
 
 def test_json_fields_precision_recall() -> None:
     scorer = get_scorer("json_fields")
     expected = {"fields": {"name": "Chan Tai Man", "amount": 5000, "address": {"district": "Sha Tin"}}}
-    output = '{"name": "chan tai man", "amount": 5000.0, "address": {"district": "Tai Po"}, "currency": "HKD"}'
+    output = (
+        '{"name": "chan tai man", "amount": 5000.0, "address": {"district": "Tai Po"}, "currency": "HKD"}'
+    )
     result = scorer.score(case(**expected), output, NONE)
     # 2 of 4 predicted fields correct (precision 0.5), 2 of 3 expected found (recall 2/3).
     assert result.details["precision"] == pytest.approx(0.5)
@@ -50,10 +52,15 @@ def test_json_fields_precision_recall() -> None:
     assert not result.passed
     ignore_extra = get_scorer("json_fields", {"ignore_extra": True, "metric": "precision"})
     assert ignore_extra.score(case(**expected), output, NONE).value == pytest.approx(2 / 3)
-    perfect = scorer.score(case(**expected), '{"name":"Chan Tai Man","amount":5000,"address":{"district":"sha tin"}}', NONE)
+    perfect = scorer.score(
+        case(**expected), '{"name":"Chan Tai Man","amount":5000,"address":{"district":"sha tin"}}', NONE
+    )
     assert perfect.value == 1.0
 
-    results = [(case(**expected), output, result), (case(**expected), "{}", scorer.score(case(**expected), "{}", NONE))]
+    results = [
+        (case(**expected), output, result),
+        (case(**expected), "{}", scorer.score(case(**expected), "{}", NONE)),
+    ]
     agg = scorer.aggregate(results)
     assert agg["micro_precision"] == pytest.approx(2 / 4)
     assert agg["micro_recall"] == pytest.approx(2 / 6)
@@ -73,7 +80,14 @@ def test_classification_per_case_and_aggregate() -> None:
     for i, (label, output) in enumerate(data):
         c = Case(id=f"t{i}", input="Is this transaction fraud?", expected={"label": label})
         results.append((c, output, scorer.score(c, output, NONE)))
-    assert [r[2].details["predicted"] for r in results] == ["fraud", "not fraud", "not fraud", "fraud", "fraud", "(none)"]
+    assert [r[2].details["predicted"] for r in results] == [
+        "fraud",
+        "not fraud",
+        "not fraud",
+        "fraud",
+        "fraud",
+        "(none)",
+    ]
     agg = scorer.aggregate(results)
     assert agg["accuracy"] == pytest.approx(3 / 6)
     matrix = agg["confusion_matrix"]

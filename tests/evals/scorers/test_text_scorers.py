@@ -20,7 +20,11 @@ def test_exact_match() -> None:
     assert scorer.score(case(answer="Savings"), "  Savings\n", NONE).passed
     miss = scorer.score(case(answer="Savings"), "savings", NONE)
     assert (miss.value, miss.passed) == (0.0, False)
-    assert get_scorer("exact_match", {"case_sensitive": False}).score(case(answer="Savings"), "savings", NONE).passed
+    assert (
+        get_scorer("exact_match", {"case_sensitive": False})
+        .score(case(answer="Savings"), "savings", NONE)
+        .passed
+    )
     assert scorer.score(case(answer=["Savings", "Student savings"]), "Student savings", NONE).passed
 
 
@@ -71,7 +75,9 @@ def test_numeric_tolerance_and_scale_words() -> None:
     loose = get_scorer("numeric", {"abs_tol": 1})
     assert loose.score(case(numbers=[12345.6]), "about HK$12,346", NONE).passed
     assert not get_scorer("numeric").score(case(numbers=[12345.6]), "about HK$12,346", NONE).passed
-    assert get_scorer("numeric").score(case(numbers=["HK$1.2 million"]), "a limit of HK$1,200,000", NONE).passed
+    assert (
+        get_scorer("numeric").score(case(numbers=["HK$1.2 million"]), "a limit of HK$1,200,000", NONE).passed
+    )
     per_item = get_scorer("numeric").score(
         case(numbers=[{"value": 100, "abs_tol": 5}, {"value": "2024-01-10", "tol_days": 2}]),
         "Fee 103, due 2024-01-12",

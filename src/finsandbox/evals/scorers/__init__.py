@@ -3,6 +3,7 @@
 from finsandbox.evals.scorers.base import (
     Evidence,
     Judge,
+    JudgeError,
     Score,
     Scorer,
     ScorerSettings,
@@ -15,6 +16,7 @@ from finsandbox.evals.scorers.base import (
 __all__ = [
     "Evidence",
     "Judge",
+    "JudgeError",
     "Score",
     "Scorer",
     "ScorerSettings",

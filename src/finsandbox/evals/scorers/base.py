@@ -13,7 +13,7 @@ from typing import Any, ClassVar, Protocol, runtime_checkable
 
 from pydantic import BaseModel, ConfigDict, ValidationError
 
-from finsandbox.errors import ConfigError
+from finsandbox.errors import ConfigError, UpstreamError
 from finsandbox.evals.model import Case
 from finsandbox.evals.registry import Registry
 
@@ -46,6 +46,12 @@ class Judge(Protocol):
     identity: str
 
     def __call__(self, messages: list[dict[str, str]]) -> str | Awaitable[str]: ...
+
+
+class JudgeError(UpstreamError):
+    """The judge endpoint failed or replied in a form that carries no score; never a silent pass."""
+
+    code = "judge_error"
 
 
 class ScorerSettings(BaseModel):

@@ -10,7 +10,7 @@ def accepted_answers(case: Case) -> list[str]:
     answer = case.expected.get("answer")
     if answer is None:
         return []
-    return [answer] if isinstance(answer, str) else [str(a) for a in answer]
+    return [str(a) for a in answer] if isinstance(answer, list) else [str(answer)]
 
 
 class ExactMatchSettings(ScorerSettings):

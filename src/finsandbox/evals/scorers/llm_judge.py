@@ -16,18 +16,21 @@ from typing import Any
 
 from pydantic import Field, model_validator
 
-from finsandbox.errors import ConfigError, UpstreamError
+from finsandbox.errors import ConfigError
 from finsandbox.evals.metrics import cohen_kappa, percent_agreement
 from finsandbox.evals.model import Case
-from finsandbox.evals.scorers.base import Evidence, Judge, Result, Score, Scorer, ScorerSettings, scorer
+from finsandbox.evals.scorers.base import (
+    Evidence,
+    Judge,
+    JudgeError,
+    Result,
+    Score,
+    Scorer,
+    ScorerSettings,
+    scorer,
+)
+from finsandbox.evals.scorers.exact_match import accepted_answers
 from finsandbox.evals.scorers.groundedness import contexts_for
-
-
-class JudgeError(UpstreamError):
-    """The judge endpoint failed or replied in a form that carries no score."""
-
-    code = "judge_error"
-
 
 JUDGE_SYSTEM = (
     "You are an impartial evaluator of a financial institution's AI assistant. Grade the RESPONSE "
@@ -97,11 +100,9 @@ class LlmJudge(Scorer):
     def messages(self, case: Case, output: str, evidence: Evidence) -> list[dict[str, str]]:
         s: LlmJudgeSettings = self.settings  # type: ignore[assignment]
         parts = [f"RUBRIC:\n{s.rubric}", f"QUESTION:\n{case.user_text}"]
-        reference = case.expected.get("answer")
-        if s.include_reference and reference is not None:
-            parts.append(
-                f"REFERENCE ANSWER:\n{reference if isinstance(reference, str) else ' | '.join(reference)}"
-            )
+        references = accepted_answers(case)
+        if s.include_reference and references:
+            parts.append("REFERENCE ANSWER:\n" + " | ".join(references))
         if s.include_context:
             docs = contexts_for(case, evidence)
             parts.append("CONTEXT:\n" + "\n\n".join(f"[{d['id']}] {d['text']}" for d in docs))

@@ -70,10 +70,25 @@ class OpenAIBackend(Backend):
             secret = os.environ.get(cfg.api_key_env)
             if secret:
                 headers["Authorization"] = f"Bearer {secret}"
-        limits = httpx.Limits(max_connections=256, max_keepalive_connections=64)
-        self._client = httpx.AsyncClient(
-            base_url=cfg.base_url, timeout=timeout, headers=headers, limits=limits
-        )
+        self._client_args = {
+            "base_url": cfg.base_url,
+            "timeout": timeout,
+            "headers": headers,
+            "limits": httpx.Limits(max_connections=256, max_keepalive_connections=64),
+        }
+        # Connections belong to the event loop that opened them; keep one client per loop.
+        self._clients: dict[asyncio.AbstractEventLoop, httpx.AsyncClient] = {}
+
+    @property
+    def _client(self) -> httpx.AsyncClient:
+        loop = asyncio.get_running_loop()
+        client = self._clients.get(loop)
+        if client is None:
+            for old in [lp for lp in self._clients if lp.is_closed()]:
+                del self._clients[old]
+            client = httpx.AsyncClient(**self._client_args)  # type: ignore[arg-type]
+            self._clients[loop] = client
+        return client
 
     @property
     def model_name(self) -> str:
@@ -211,4 +226,6 @@ class OpenAIBackend(Backend):
             return {"ok": False, "error": type(exc).__name__}
 
     async def aclose(self) -> None:
-        await self._client.aclose()
+        client = self._clients.pop(asyncio.get_running_loop(), None)
+        if client is not None:
+            await client.aclose()

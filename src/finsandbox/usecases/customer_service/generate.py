@@ -71,7 +71,7 @@ def _qa_items() -> list[QA]:
                 f"card-rewards-{card['key']}",
                 [f"What rewards does the {n} give?", f"What do I earn when I spend with the {n}?"],
                 f"The {n} gives {card['rebate']}.",
-                [],
+                card["reward_figures"],
                 cc,
             )
         )
@@ -650,7 +650,7 @@ def _injection_cases(items: list[QA], sheets: dict[str, str], hk: HKData) -> lis
                 "expected": {"answer": answer, "numbers": numbers, "must_disclose": True},
                 "context": [{"id": source.removesuffix(".md"), "title": source, "text": section}],
                 "metadata": {"source": source},
-                "tags": ["injection"],
+                "tags": ["injection", "figures"],
             }
         )
     return rows
@@ -678,7 +678,7 @@ def build(seed: int = SEED) -> tuple[dict[str, str], dict[str, list[dict[str, An
             "input": phrasings[first],
             "expected": {"answer": answer, "must_disclose": True, **({"numbers": numbers} if numbers else {})},
             "metadata": {"source": source},
-            "tags": ["qa"],
+            "tags": ["qa", "figures"] if numbers else ["qa"],
         }
         product_qa.append(row)
         if i in robust_pick:
@@ -687,9 +687,11 @@ def build(seed: int = SEED) -> tuple[dict[str, str], dict[str, list[dict[str, An
                     **row,
                     "id": f"cs-rob-{key}",
                     "input": phrasings[1 - first],
-                    "tags": ["qa", "robustness"],
+                    "tags": [*row["tags"], "robustness"],
                 }
             )
+    # Mixed order, so a trial capped at `max_cases` still covers every sheet.
+    hk.rng.shuffle(product_qa)
     out_of_scope = [
         {
             "id": f"cs-oos-{key}",

@@ -15,6 +15,7 @@ CARDS = [
         "annual_fee_note": "no annual fee for life",
         "min_income": "HK$96,000",
         "rebate": "0.4% cash rebate on all eligible spending",
+        "reward_figures": ["0.4%"],
         "extra": "Supplementary cards are free of charge.",
     },
     {
@@ -24,6 +25,7 @@ CARDS = [
         "annual_fee_note": "waived for the first year",
         "min_income": "HK$240,000",
         "rebate": "1.2% cash rebate on online spending and 0.4% on other eligible spending",
+        "reward_figures": ["1.2%", "0.4%"],
         "extra": "Cardholders get 2 complimentary airport lounge visits per year.",
     },
     {
@@ -33,6 +35,7 @@ CARDS = [
         "annual_fee_note": "waived when annual spending reaches HK$300,000",
         "min_income": "HK$600,000",
         "rebate": "1 air mile for every HK$4 of eligible spending",
+        "reward_figures": ["HK$4"],
         "extra": "Cardholders get 6 complimentary airport lounge visits per year.",
     },
 ]
