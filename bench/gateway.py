@@ -90,7 +90,9 @@ def set_up_programme(upstream_url: str) -> str:
     upgrade()
     with session_scope(write=True) as s:
         bank = create_institution(s, name="Bench Bank", kind="bank", actor="bench")
-        ws = create_workspace(s, slug="bench", name="bench", theme="customer_service", bank=bank, actor="bench")
+        ws = create_workspace(
+            s, slug="bench", name="bench", theme="customer_service", bank=bank, actor="bench"
+        )
         add_endpoint(
             s, ws, name="stub", backend="openai",
             config={"base_url": f"{upstream_url}/v1", "model": "stub-model"}, actor="bench",
@@ -98,17 +100,95 @@ def set_up_programme(upstream_url: str) -> str:
         return create_key(s, ws, name="bench", actor="bench", rpm_limit=10_000_000).secret
 
 
-async def measure(
+BODY_TEXT = "What is a credit card annual fee?"
+
+
+class RawConnection:
+    """A keep-alive HTTP/1.1 connection that sends one fixed request and reads the response.
+
+    Far cheaper per request than a general client, so that on a small machine the load
+    generator measures the servers rather than itself.
+    """
+
+    def __init__(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter, request: bytes) -> None:
+        self.reader, self.writer, self.request = reader, writer, request
+
+    @classmethod
+    async def open(cls, url: str, headers: dict[str, str], body: bytes) -> RawConnection:
+        parsed = httpx.URL(url)
+        reader, writer = await asyncio.open_connection(parsed.host, parsed.port)
+        lines = [
+            "POST /v1/chat/completions HTTP/1.1",
+            f"Host: {parsed.host}:{parsed.port}",
+            "Content-Type: application/json",
+            f"Content-Length: {len(body)}",
+            *(f"{k}: {v}" for k, v in headers.items()),
+        ]
+        return cls(reader, writer, ("\r\n".join(lines) + "\r\n\r\n").encode() + body)
+
+    async def post(self) -> int:
+        self.writer.write(self.request)
+        head = await self.reader.readuntil(b"\r\n\r\n")
+        status = int(head.split(b" ", 2)[1])
+        length = 0
+        for line in head.split(b"\r\n")[1:]:
+            name, _, value = line.partition(b":")
+            if name.strip().lower() == b"content-length":
+                length = int(value)
+        if length:
+            await self.reader.readexactly(length)
+        return status
+
+    def close(self) -> None:
+        self.writer.close()
+
+
+async def measure_raw(
     target: str, url: str, headers: dict[str, str], model: str, concurrency: int, total: int
 ) -> Result:
-    body = {"model": model, "messages": [{"role": "user", "content": "What is a credit card annual fee?"}]}
+    import json
+
+    body = json.dumps({"model": model, "messages": [{"role": "user", "content": BODY_TEXT}]}).encode()
+    connections = [await RawConnection.open(url, headers, body) for _ in range(concurrency)]
+    latencies: list[float] = []
+    errors = 0
+    remaining = total
+    try:
+        for _ in range(3):  # warm up
+            await asyncio.gather(*(c.post() for c in connections))
+
+        async def worker(conn: RawConnection) -> None:
+            nonlocal remaining, errors
+            while remaining > 0:
+                remaining -= 1
+                started = time.perf_counter()
+                status = await conn.post()
+                latencies.append((time.perf_counter() - started) * 1000)
+                if status != 200:
+                    errors += 1
+
+        started = time.perf_counter()
+        await asyncio.gather(*(worker(c) for c in connections))
+        seconds = time.perf_counter() - started
+    finally:
+        for c in connections:
+            c.close()
+    return Result(target, concurrency, len(latencies), seconds, latencies, errors)
+
+
+async def measure_httpx(
+    target: str, url: str, headers: dict[str, str], model: str, concurrency: int, total: int
+) -> Result:
+    body = {"model": model, "messages": [{"role": "user", "content": BODY_TEXT}]}
     limits = httpx.Limits(max_connections=concurrency, max_keepalive_connections=concurrency)
     latencies: list[float] = []
     errors = 0
     async with httpx.AsyncClient(base_url=url, headers=headers, limits=limits, timeout=60) as client:
         # Warm up: open the connections and let both servers reach a steady state.
         for _ in range(min(3, total)):
-            await asyncio.gather(*(client.post("/v1/chat/completions", json=body) for _ in range(concurrency)))
+            await asyncio.gather(
+                *(client.post("/v1/chat/completions", json=body) for _ in range(concurrency))
+            )
         remaining = total
 
         async def worker() -> None:
@@ -136,7 +216,9 @@ def ledger_summary(expected_calls: int) -> str:
 
     with session_scope() as s:
         report = ledger.verify(s)
-        calls = s.scalar(select(func.count()).select_from(LedgerEntry).where(LedgerEntry.kind == "gateway.chat"))
+        calls = s.scalar(
+            select(func.count()).select_from(LedgerEntry).where(LedgerEntry.kind == "gateway.chat")
+        )
         usage = s.scalar(select(func.count()).select_from(UsageRecord))
     state = "verified" if report.ok else f"BROKEN ({report.first})"
     match = "as expected" if calls == usage == expected_calls else f"EXPECTED {expected_calls}"
@@ -144,13 +226,22 @@ def ledger_summary(expected_calls: int) -> str:
 
 
 def main() -> int:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("--requests", type=int, default=1000, help="measured requests per target and level")
     parser.add_argument("--concurrency", default="1,16,64", help="comma-separated concurrency levels")
     parser.add_argument("--db", choices=("sqlite", "postgresql"), default="sqlite")
     parser.add_argument("--workers", type=int, default=1, help="gateway server processes")
+    parser.add_argument(
+        "--client",
+        choices=("raw", "httpx"),
+        default="raw",
+        help="load generator: a minimal keep-alive HTTP/1.1 client (default) or httpx.AsyncClient",
+    )
     args = parser.parse_args()
     levels = [int(c) for c in args.concurrency.split(",") if c.strip()]
+    measure = measure_raw if args.client == "raw" else measure_httpx
 
     with tempfile.TemporaryDirectory(prefix="finsandbox-bench-") as tmp:
         home = Path(tmp)
@@ -165,12 +256,15 @@ def main() -> int:
                 with processes.server(workers=args.workers) as gateway:
                     print(
                         f"finsandbox gateway benchmark: {args.requests} requests per cell, database {args.db}, "
-                        f"{args.workers} gateway worker(s), {os.cpu_count()} CPU(s), Python {sys.version.split()[0]}"
+                        f"{args.workers} gateway worker(s), {args.client} client, {os.cpu_count()} CPU(s), "
+                        f"Python {sys.version.split()[0]}"
                     )
                     results: list[tuple[Result, Result]] = []
                     calls = 0
                     for c in levels:
-                        direct = asyncio.run(measure("direct", upstream.url, {}, "stub-model", c, args.requests))
+                        direct = asyncio.run(
+                            measure("direct", upstream.url, {}, "stub-model", c, args.requests)
+                        )
                         via = asyncio.run(
                             measure(
                                 "gateway", gateway.url, {"Authorization": f"Bearer {secret}"}, "stub", c,

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import logging
 import uuid
 from collections.abc import AsyncIterator
@@ -33,6 +34,10 @@ def error_response(
 def _finsandbox_error(_request: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, FinsandboxError)
     response = error_response(exc.status_code, exc.message, exc.error_type, exc.code, exc.param)
+    if exc.extra:
+        body = json.loads(response.body)
+        body["finsandbox"] = exc.extra
+        response = JSONResponse(body, status_code=exc.status_code)
     if isinstance(exc, QuotaExceeded):
         response.headers["Retry-After"] = str(exc.retry_after)
     return response

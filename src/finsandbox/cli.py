@@ -35,6 +35,15 @@ app.add_typer(ledger_app, name="ledger")
 app.add_typer(db_app, name="db")
 app.add_typer(trial_app, name="trial")
 
+
+def _mount_guard_cli() -> None:
+    from finsandbox.guards.cli import app as guard_app
+
+    app.add_typer(guard_app, name="guard", help="Check text against a guard policy, without a server.")
+
+
+_mount_guard_cli()
+
 console = Console()
 err = Console(stderr=True)
 
@@ -179,6 +188,43 @@ def workspace_create(
         console.print(f"workspace {ws.slug} created for {ws.bank.name}")
 
 
+@workspace_app.command("policy")
+def workspace_policy(
+    workspace: str,
+    file: Annotated[Path | None, typer.Option(help="a guard policy YAML to install")] = None,
+    default: Annotated[
+        bool, typer.Option("--default", help="go back to the packaged default policy")
+    ] = False,
+) -> None:
+    """Show, set (--file) or reset (--default) a workspace's guard policy."""
+    from finsandbox.programme import get_workspace, set_guard_policy
+
+    if file and default:
+        raise FinsandboxError("give --file or --default, not both")
+    text: str | None = None
+    if file:
+        try:
+            text = file.read_text(encoding="utf-8")
+        except (OSError, UnicodeDecodeError) as exc:
+            raise FinsandboxError(f"cannot read {file}: {exc}") from None
+    with _session(write=bool(file or default)) as s:
+        ws = get_workspace(s, workspace)
+        if file or default:
+            set_guard_policy(s, ws, text, actor=actor())
+            console.print(
+                f"guard policy of {workspace}: {'installed from ' + str(file) if file else 'default'}"
+            )
+            return
+        if ws.guard_policy:
+            print(ws.guard_policy, end="")
+        else:
+            from importlib.resources import files
+
+            print(
+                files("finsandbox.guards").joinpath("default_policy.yaml").read_text(encoding="utf-8"), end=""
+            )
+
+
 @workspace_app.command("list")
 def workspace_list() -> None:
     from finsandbox.programme import list_workspaces
@@ -233,6 +279,7 @@ def endpoint_add(
         str | None, typer.Option(help="llamacpp: a GGUF file (default: bundled SmolLM2)")
     ] = None,
     contexts: Annotated[int | None, typer.Option(help="llamacpp: parallel contexts")] = None,
+    customer_facing: Annotated[bool, typer.Option(help="replies must disclose AI use")] = False,
 ) -> None:
     """Bind a model name in a workspace to a backend."""
     from finsandbox.programme import add_endpoint, get_workspace
@@ -250,7 +297,13 @@ def endpoint_add(
     }
     with _session() as s:
         ep = add_endpoint(
-            s, get_workspace(s, workspace), name=name, backend=backend, config=config, actor=actor()
+            s,
+            get_workspace(s, workspace),
+            name=name,
+            backend=backend,
+            config=config,
+            actor=actor(),
+            customer_facing=customer_facing,
         )
         console.print(f"endpoint {ep.name} ({ep.backend}) added to {workspace}")
 
@@ -264,8 +317,11 @@ def endpoint_list(workspace: str) -> None:
         ws = get_workspace(s, workspace)
         _table(
             f"endpoints of {workspace}",
-            ["name", "backend", "config"],
-            [[e.name, e.backend, _public_config(e.config)] for e in list_endpoints(s, ws.id)],
+            ["name", "backend", "config", "customer-facing", "canary"],
+            [
+                [e.name, e.backend, _public_config(e.config), e.customer_facing, e.canary]
+                for e in list_endpoints(s, ws.id)
+            ],
         )
 
 

@@ -19,6 +19,8 @@ class FinsandboxError(Exception):
         self.param = param
         if code is not None:
             self.code = code
+        # Extra, non-OpenAI details returned beside the error (e.g. the gateway's guard decisions).
+        self.extra: dict[str, object] | None = None
 
 
 class InvalidRequest(FinsandboxError):

@@ -125,23 +125,29 @@ def test_tokens_per_minute_hold_across_processes(servers: Any, prog_factory: Any
 
 
 def test_token_budget_holds_across_processes(servers: Any, prog_factory: Any) -> None:
-    a, b = servers
-    prog = prog_factory(budget=12)
-    assert post(a.url, prog.secret, "one two three").status_code == 200  # 3 + 4 tokens
-    assert post(b.url, prog.secret, "one").status_code == 200  # 1 + 2 tokens: 10 used
-    assert post(b.url, prog.secret, "one two", stream=True).status_code == 200  # 2 + 3: 15 used
-    for url in (a.url, b.url):
-        refused = post(url, prog.secret)
-        assert refused.status_code == 429
-        assert refused.json()["error"]["code"] == "token_budget_exhausted"
-
-    from sqlalchemy import select
+    from sqlalchemy import select, update
 
     from finsandbox.store import session_scope
     from finsandbox.store.models import ApiKey
 
+    a, b = servers
+    prog = prog_factory(budget=1_000_000)
+    first = post(a.url, prog.secret, "one two three")
+    assert first.status_code == 200, first.text
+    spent = first.json()["usage"]["total_tokens"]
+    with session_scope(write=True) as s:  # the operator cuts the budget to just above what is spent
+        s.execute(update(ApiKey).where(ApiKey.prefix == prog.key_prefix).values(token_budget=spent + 1))
+    second = post(b.url, prog.secret, "one", stream=True)  # still under budget, on another process
+    assert second.status_code == 200, second.text
+    for url in (a.url, b.url):
+        refused = post(url, prog.secret)
+        assert refused.status_code == 429
+        assert refused.json()["error"]["code"] == "token_budget_exhausted"
+        assert f"token budget of {spent + 1}" in refused.json()["error"]["message"]
     with session_scope() as s:
-        assert s.scalar(select(ApiKey.tokens_used).where(ApiKey.prefix == prog.key_prefix)) == 15
+        used = s.scalar(select(ApiKey.tokens_used).where(ApiKey.prefix == prog.key_prefix))
+    assert used == sum(r.prompt_tokens + r.completion_tokens for r in usage_rows())
+    assert used > spent + 1
 
 
 def test_concurrent_appends_from_several_processes_form_one_chain(servers: Any, prog_factory: Any) -> None:

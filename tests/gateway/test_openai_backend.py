@@ -79,15 +79,18 @@ def test_request_reaches_the_upstream_as_sent(
     reply = response.json()
     assert reply["model"] == "remote"
     assert reply["choices"][0]["message"]["content"] == "echo: What is\nan IBAN?"
-    assert reply["usage"] == {"prompt_tokens": 6, "completion_tokens": 4, "total_tokens": 10}
+    usage = reply["usage"]
+    assert usage["completion_tokens"] == 4  # the stub counts words: "echo: What is\nan IBAN?"
+    assert usage["total_tokens"] == usage["prompt_tokens"] + 4
 
     [seen] = upstream_requests(upstream.url)
+    caller_messages = [
+        {"role": "system", "content": "Be brief."},  # developer -> system, parts joined
+        {"role": "user", "content": "What is\nan IBAN?"},
+    ]
+    assert seen.pop("messages")[-2:] == caller_messages  # after any system message the gateway adds
     assert seen == {
         "model": "stub-model",  # the upstream's own name, not the endpoint's
-        "messages": [
-            {"role": "system", "content": "Be brief."},  # developer -> system, parts joined
-            {"role": "user", "content": "What is\nan IBAN?"},
-        ],
         "stream": False,
         "max_tokens": 7,
         "temperature": 0.3,
@@ -96,7 +99,12 @@ def test_request_reaches_the_upstream_as_sent(
         "stop": ["END"],
     }
     [row] = usage_rows()
-    assert (row.prompt_tokens, row.completion_tokens, row.backend, row.status) == (6, 4, "openai", "ok")
+    assert (row.prompt_tokens, row.completion_tokens, row.backend, row.status) == (
+        usage["prompt_tokens"],
+        4,
+        "openai",
+        "ok",
+    )
     assert_ledger_consistent()
 
 
@@ -118,14 +126,25 @@ def test_streaming_passes_through(client: TestClient, prog: Any, upstream: proce
     assert text == "echo: stream these five words please"
     assert len([p for p in pieces if p]) == 6  # one upstream chunk, one gateway chunk
     assert chunks[-1]["choices"] == []
-    assert chunks[-1]["usage"] == {"prompt_tokens": 5, "completion_tokens": 6, "total_tokens": 11}
     assert {c["model"] for c in chunks} == {"remote"}
 
     [seen] = upstream_requests(upstream.url)
     assert seen["stream"] is True
     assert seen["stream_options"] == {"include_usage": True}  # asked for, so the meter is exact
+    # The upstream's own usage report (the stub counts words of what it received) reaches the caller.
+    prompt_tokens = sum(len(m["content"].split()) for m in seen["messages"])
+    assert chunks[-1]["usage"] == {
+        "prompt_tokens": prompt_tokens,
+        "completion_tokens": 6,
+        "total_tokens": prompt_tokens + 6,
+    }
     [row] = usage_rows()
-    assert (row.stream, row.prompt_tokens, row.completion_tokens, row.status) == (True, 5, 6, "ok")
+    assert (row.stream, row.prompt_tokens, row.completion_tokens, row.status) == (
+        True,
+        prompt_tokens,
+        6,
+        "ok",
+    )
     assert_ledger_consistent()
 
 

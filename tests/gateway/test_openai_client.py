@@ -184,11 +184,13 @@ def test_a_key_cannot_use_another_workspaces_endpoint(
     assert usage_rows() == []
 
 
-def test_each_call_is_metered_and_ledgered_without_raw_text(server: processes.Process, prog: Any) -> None:
-    secret_words = "my account number is 12345678"
+def test_each_call_is_metered_and_ledgered_without_personal_data(
+    server: processes.Process, prog: Any
+) -> None:
+    email = "chan.tai.man@example.com"
     messages = [
         {"role": "system", "content": "Answer briefly."},
-        {"role": "user", "content": f"{QUESTION} By the way, {secret_words}."},
+        {"role": "user", "content": f"{QUESTION} By the way, write to me at {email}."},
     ]
     raw = httpx.post(
         f"{server.url}/v1/chat/completions",
@@ -233,9 +235,7 @@ def test_each_call_is_metered_and_ledgered_without_raw_text(server: processes.Pr
         "prompt_tokens": reply["usage"]["prompt_tokens"],
         "completion_tokens": reply["usage"]["completion_tokens"],
     }
-    assert "12345678" not in entry.payload and QUESTION not in entry.payload
-    if answer.strip():
-        assert answer not in entry.payload
+    assert email not in entry.payload  # personal data never enters the ledger
     assert_ledger_consistent()
 
 

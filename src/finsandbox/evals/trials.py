@@ -78,7 +78,7 @@ def create_trial(
     items = plan(loaded, recipes=recipes, max_cases=max_cases, seed=seed)
     if not items:
         raise InvalidRequest("the chosen suites and recipes hold no cases")
-    build_scorers(loaded, object() if judge_endpoint else None)
+    build_scorers(loaded, _NoJudge() if judge_endpoint else None)
     if external_url:
         _check_reachable(external_url, "the target app")
         if not gateway_url:
@@ -92,7 +92,7 @@ def create_trial(
         total_cases=len(items),
         config={
             "endpoint": endpoint,
-            "canary": ep.canary,
+            "canary": bool(ep.canary),
             "customer_facing": ep.customer_facing,
             "external_url": external_url,
             "gateway_url": gateway_url,
@@ -321,7 +321,6 @@ async def run_trial(
             max_tokens=cfg["max_tokens"],
             temperature=cfg["temperature"],
             seed=cfg["seed"],
-            canary=cfg.get("canary"),
             gateway_url=cfg.get("gateway_url"),
             external_url=cfg.get("external_url"),
             judge_endpoint=cfg.get("judge_endpoint"),

@@ -37,7 +37,6 @@ class RunSpec:
     max_tokens: int = 256
     temperature: float = 0.0
     seed: int = 0
-    canary: str | None = None
     gateway_url: str | None = None
     external_url: str | None = None
     judge_endpoint: str | None = None
@@ -45,9 +44,7 @@ class RunSpec:
 
     @property
     def settings(self) -> RunSettings:
-        return RunSettings(
-            max_tokens=self.max_tokens, temperature=self.temperature, seed=self.seed, canary=self.canary
-        )
+        return RunSettings(max_tokens=self.max_tokens, temperature=self.temperature, seed=self.seed)
 
 
 @dataclass

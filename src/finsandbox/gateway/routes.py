@@ -6,6 +6,7 @@ import json
 from collections.abc import AsyncIterator
 from typing import Any
 
+import anyio
 from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse, StreamingResponse
 
@@ -14,7 +15,8 @@ from finsandbox.errors import FinsandboxError, InvalidRequest, PayloadTooLarge
 from finsandbox.gateway import service
 from finsandbox.gateway.backends import ChatChunk, ChatRequest, Usage
 from finsandbox.gateway.schemas import ChatCompletionRequest, completion_id, now, parse_chat_request
-from finsandbox.gateway.service import CASE_HEADER, TRIAL_HEADER, Admitted, StreamState
+from finsandbox.gateway.service import CASE_HEADER, TRIAL_HEADER, Call, StreamState
+from finsandbox.guards import GuardBlocked
 
 router = APIRouter(prefix="/v1", tags=["gateway"])
 
@@ -71,12 +73,11 @@ async def list_models(request: Request) -> dict[str, Any]:
 async def chat_completions(request: Request) -> Any:
     data, parse_error = await read_json(request)
     parsed: ChatCompletionRequest | None = None
-    backend_request: ChatRequest | None = None
     if parse_error is None:
         try:
             parsed = parse_chat_request(data)
             # Before admission, so a request refused for its content spends no quota.
-            backend_request = service.to_backend_request(parsed)
+            service.precheck(parsed)
         except FinsandboxError as exc:
             parse_error = exc
     trial = service.check_trial_header(request.headers.get(TRIAL_HEADER))
@@ -84,11 +85,11 @@ async def chat_completions(request: Request) -> Any:
     admitted = await service.admit(
         bearer(request), parsed.model if parsed else None, trial, parse_error, case
     )
-    assert parsed is not None and backend_request is not None
+    assert parsed is not None
+    call, backend_request = await service.start_call(admitted, parsed, data["messages"])
     if parsed.stream:
-        return await _stream(admitted, parsed, backend_request)
-    result, seq = await service.complete(admitted, backend_request)
-    usage = result.usage
+        return await _stream(call, parsed, backend_request)
+    result, seq, decisions = await service.complete(call, backend_request)
     return JSONResponse(
         {
             "id": completion_id(),
@@ -103,8 +104,8 @@ async def chat_completions(request: Request) -> Any:
                     "logprobs": None,
                 }
             ],
-            "usage": _usage(usage),
-            "finsandbox": {"ledger_seq": seq},
+            "usage": _usage(result.usage),
+            "finsandbox": {"ledger_seq": seq, "guard_decisions": decisions},
         },
         headers={"X-Finsandbox-Ledger-Seq": str(seq)},
     )
@@ -122,12 +123,13 @@ def _sse(obj: Any) -> str:
     return f"data: {json.dumps(obj, ensure_ascii=False, separators=(',', ':'))}\n\n"
 
 
-async def _stream(
-    admitted: Admitted, parsed: ChatCompletionRequest, request: ChatRequest
-) -> StreamingResponse:
-    first, chunks, started = await service.open_stream(admitted, request)
+async def _stream(call: Call, parsed: ChatCompletionRequest, request: ChatRequest) -> StreamingResponse:
+    """SSE in OpenAI's chunk format; only text the output guards have passed is ever sent."""
+    first, chunks = await service.open_stream(call, request)
+    admitted = call.admitted
     cid, created = completion_id(), now()
     include_usage = bool(parsed.stream_options and parsed.stream_options.include_usage)
+    guard = call.guards.stream()
 
     def chunk(delta: dict[str, Any], finish: str | None) -> str:
         return _sse(
@@ -144,13 +146,15 @@ async def _stream(
         state = StreamState()
         pieces = 0
 
-        def take(c: ChatChunk) -> list[str]:
+        async def take(c: ChatChunk) -> str | None:
+            """Pass a backend chunk through the stream guard; returns an SSE event for released text."""
             nonlocal pieces
-            out: list[str] = []
+            out = None
             if c.text:
                 pieces += 1
-                state.text += c.text
-                out.append(chunk({"content": c.text}, None))
+                released = await anyio.to_thread.run_sync(guard.feed, c.text)
+                if released:
+                    out = chunk({"content": released}, None)
             if c.finish_reason:
                 state.finish_reason = c.finish_reason
                 state.usage = c.usage or Usage(sum(len(m["content"]) for m in request.messages) // 4, pieces)
@@ -158,14 +162,19 @@ async def _stream(
 
         try:
             yield chunk({"role": "assistant", "content": ""}, None)
-            for event in take(first):
+            event = await take(first)
+            if event:
                 yield event
             if state.finish_reason is None:
                 async for c in chunks:
-                    for event in take(c):
+                    event = await take(c)
+                    if event:
                         yield event
                     if state.finish_reason:
                         break
+            rest = await anyio.to_thread.run_sync(guard.finish)
+            if rest:
+                yield chunk({"content": rest}, None)
             yield chunk({}, state.finish_reason or "stop")
             if include_usage:
                 usage = state.usage or Usage()
@@ -179,7 +188,20 @@ async def _stream(
                         "usage": _usage(usage),
                     }
                 )
+            yield "data: [DONE]\n\n"
             state.status = "ok"
+        except GuardBlocked as exc:
+            state.status = "blocked"
+            yield _sse(
+                {
+                    "error": {
+                        "message": exc.message,
+                        "type": exc.error_type,
+                        "param": "output",
+                        "code": exc.code,
+                    }
+                }
+            )
         except FinsandboxError as exc:
             state.status = f"error:{exc.code or exc.error_type}"
             state.error = exc.message
@@ -187,12 +209,10 @@ async def _stream(
                 {"error": {"message": exc.message, "type": exc.error_type, "param": None, "code": exc.code}}
             )
         finally:
+            call.guards.keep_stream_decisions(guard)
+            state.text = guard.released_text
             await chunks.aclose()
-            await service.finish_stream(admitted, request, state, started)
-        # Only once the call is recorded: a client that has seen [DONE] finds it metered, and its
-        # tokens already count against the key's quotas when it sends its next request.
-        if state.status == "ok":
-            yield "data: [DONE]\n\n"
+            await service.finish_stream(call, state)
 
     return StreamingResponse(
         events(),

@@ -1,12 +1,15 @@
-"""One gateway call, from authenticated key to metered answer.
+"""One gateway call, from authenticated key to metered, guarded answer.
 
-    admit (one write transaction: key -> workspace -> endpoint -> quota)
-      -> backend (complete or stream)
-      -> record (one write transaction: quota tokens, usage row, ledger entry)
+    admit        one write transaction: key -> workspace -> endpoint -> quota
+    input guards the caller's messages, redacted or blocked, before any backend sees them
+    backend      complete or stream
+    output guards the reply (or each window of a stream) before the caller sees it
+    record       one write transaction: quota tokens, usage row, ledger entry with the
+                 redacted prompt and completion and every guard decision
 
 Database work is synchronous SQLAlchemy run in worker threads; the model call is async.
-A call that fails after admission is still recorded, with its error, so the ledger and the
-meter see every request that reached a backend.
+A call that fails or is blocked after admission is still recorded, so the ledger and the
+meter see every request that reached the gateway's guards.
 """
 
 from __future__ import annotations
@@ -14,7 +17,7 @@ from __future__ import annotations
 import re
 import time
 from collections.abc import AsyncIterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from functools import lru_cache
 from typing import Any
 
@@ -25,6 +28,7 @@ from finsandbox.access.keys import authenticate
 from finsandbox.config import get_settings
 from finsandbox.errors import FinsandboxError, InvalidRequest
 from finsandbox.gateway.backends import Backend, ChatChunk, ChatRequest, ChatResult, Usage, get_backend
+from finsandbox.gateway.guarding import GuardedCall, with_canary
 from finsandbox.gateway.metering import CallRecord, record_call
 from finsandbox.gateway.quotas import Quotas, make_quotas
 from finsandbox.gateway.schemas import ChatCompletionRequest
@@ -43,6 +47,14 @@ def quotas() -> Quotas:
     return make_quotas(get_settings().redis_url)
 
 
+class GuardBlockedCall(FinsandboxError):
+    """A guard blocked the input or the output of a call; the body lists the decisions."""
+
+    status_code = 400
+    error_type = "invalid_request_error"
+    code = "guard_blocked"
+
+
 @dataclass(frozen=True)
 class Admitted:
     """An authenticated, quota-admitted call bound to one endpoint."""
@@ -55,9 +67,21 @@ class Admitted:
     backend_config: dict[str, Any]
     trial_id: str | None
     case_id: str | None = None
+    guard_policy: str | None = None
+    customer_facing: bool = False
+    canary: str | None = None
 
     def backend(self) -> Backend:
         return get_backend(self.backend_kind, self.backend_config)
+
+    def guards(self) -> GuardedCall:
+        return GuardedCall.start(
+            self.guard_policy,
+            workspace_id=self.workspace_id,
+            endpoint=self.endpoint,
+            customer_facing=self.customer_facing,
+            canary=self.canary,
+        )
 
 
 def check_trial_header(value: str | None) -> str | None:
@@ -104,6 +128,9 @@ def _admit(
             backend_config=dict(endpoint.config),
             trial_id=trial_id,
             case_id=case_id if trial_id else None,
+            guard_policy=key.workspace.guard_policy,
+            customer_facing=endpoint.customer_facing,
+            canary=endpoint.canary,
         )
 
 
@@ -134,14 +161,44 @@ async def record(call: CallRecord) -> int:
         return await anyio.to_thread.run_sync(_record, call)
 
 
-def to_backend_request(req: ChatCompletionRequest) -> ChatRequest:
-    messages = [
-        {"role": m.role if m.role != "developer" else "system", "content": m.text()} for m in req.messages
+def precheck(req: ChatCompletionRequest) -> None:
+    """Refuse content no backend can take (non-text parts, nothing but empty messages)."""
+    texts = [m.text() for m in req.messages]
+    if not any(t.strip() for t in texts):
+        raise InvalidRequest("every message is empty; send some text", param="messages")
+
+
+def _flatten(content: Any) -> str:
+    """Plain text of a (guarded) message content: a string or nested text parts."""
+    if content is None:
+        return ""
+    if isinstance(content, str):
+        return content
+    pieces: list[str] = []
+    for part in content:
+        if isinstance(part, dict):
+            if isinstance(part.get("text"), str):
+                pieces.append(part["text"])
+            if part.get("content") is not None:
+                pieces.append(_flatten(part["content"]))
+    return "\n".join(p for p in pieces if p)
+
+
+def to_backend_request(
+    req: ChatCompletionRequest, messages: list[dict[str, Any]], canary: str | None
+) -> ChatRequest:
+    """The backend's request: the guarded messages as plain text, with the endpoint's canary."""
+    plain = [
+        {
+            "role": "system" if m.get("role") == "developer" else str(m.get("role")),
+            "content": _flatten(m.get("content")),
+        }
+        for m in messages
     ]
-    if not any(m["content"].strip() for m in messages):
+    if not any(m["content"].strip() for m in plain):
         raise InvalidRequest("every message is empty; send some text", param="messages")
     return ChatRequest(
-        messages=messages,
+        messages=with_canary(plain, canary),
         max_tokens=req.token_limit,
         temperature=req.temperature,
         top_p=req.top_p,
@@ -150,64 +207,110 @@ def to_backend_request(req: ChatCompletionRequest) -> ChatRequest:
     )
 
 
-def prompt_digest(request: ChatRequest) -> str:
-    return ledger.sha256_hex(ledger.canonical(request.messages))
+@dataclass
+class Call:
+    """One admitted call in flight: what the ledger will learn about it."""
+
+    admitted: Admitted
+    stream: bool
+    guards: GuardedCall
+    started: float = field(default_factory=time.perf_counter)
+    prompt: list[dict[str, str]] | None = None
+    prompt_digest: str = ""
+
+    def record(self, status: str, **kw: Any) -> CallRecord:
+        a = self.admitted
+        extra: dict[str, Any] = {"guard_decisions": self.guards.decisions}
+        if self.prompt is not None:
+            extra["prompt"] = self.prompt
+        if "completion" in kw:
+            extra["completion"] = kw.pop("completion")
+        blocked = self.guards.blocked_by()
+        if blocked:
+            extra["blocked_by"] = {"guard": blocked["guard"], "location": blocked.get("location")}
+        try:
+            model = a.backend().model_name
+        except FinsandboxError:
+            model = a.endpoint
+        return CallRecord(
+            workspace_id=a.workspace_id,
+            key_id=a.key_id,
+            key_prefix=a.key_prefix,
+            endpoint=a.endpoint,
+            backend=a.backend_kind,
+            model=model,
+            trial_id=a.trial_id,
+            case_id=a.case_id,
+            stream=self.stream,
+            status=status,
+            prompt_digest=self.prompt_digest,
+            latency_ms=(time.perf_counter() - self.started) * 1000,
+            extra=extra,
+            **kw,
+        )
+
+    async def blocked(self, direction: str) -> GuardBlockedCall:
+        """Record a blocked call and return the error to raise."""
+        seq = await record(self.record("blocked"))
+        decision = self.guards.blocked_by() or {"guard": "unknown", "reason": "blocked"}
+        error = GuardBlockedCall(
+            f"{direction} blocked by guard '{decision['guard']}': {decision['reason']}", param=direction
+        )
+        error.extra = {"ledger_seq": seq, "guard_decisions": self.guards.decisions}
+        return error
+
+    async def failed(self, exc: FinsandboxError) -> None:
+        await record(self.record(f"error:{exc.code or exc.error_type}", error=exc.message))
 
 
-def _call(
-    admitted: Admitted, backend: Backend, stream: bool, status: str, digest: str, **kw: Any
-) -> CallRecord:
-    return CallRecord(
-        workspace_id=admitted.workspace_id,
-        key_id=admitted.key_id,
-        key_prefix=admitted.key_prefix,
-        endpoint=admitted.endpoint,
-        backend=admitted.backend_kind,
-        model=backend.model_name,
-        trial_id=admitted.trial_id,
-        case_id=admitted.case_id,
-        stream=stream,
-        status=status,
-        prompt_digest=digest,
-        **kw,
-    )
+async def start_call(
+    admitted: Admitted, parsed: ChatCompletionRequest, raw_messages: list[dict[str, Any]]
+) -> tuple[Call, ChatRequest]:
+    """Run the input guards; returns the call and the backend request built from the guarded messages."""
+    call = Call(admitted=admitted, stream=parsed.stream, guards=admitted.guards())
+    call.prompt_digest = ledger.sha256_hex(ledger.canonical(raw_messages))
+    try:
+        guarded = await call.guards.check_input(raw_messages)
+    except FinsandboxError as exc:  # too large, malformed parts: recorded without any text
+        await call.failed(exc)
+        raise
+    if guarded is None:
+        raise await call.blocked("input")
+    call.prompt = [{"role": str(m.get("role")), "content": _flatten(m.get("content"))} for m in guarded]
+    try:
+        request = to_backend_request(parsed, guarded, admitted.canary)
+    except FinsandboxError as exc:
+        await call.failed(exc)
+        raise
+    return call, request
 
 
-async def complete(admitted: Admitted, request: ChatRequest) -> tuple[ChatResult, int]:
-    """A non-streaming call; returns the result and the ledger sequence number of its entry."""
-    backend = admitted.backend()
-    digest = prompt_digest(request)
-    started = time.perf_counter()
+async def complete(call: Call, request: ChatRequest) -> tuple[ChatResult, int, list[dict[str, Any]]]:
+    """A non-streaming call: backend, output guards, record. Returns result, ledger seq, decisions."""
+    backend = call.admitted.backend()
     try:
         result = await backend.complete(request)
     except FinsandboxError as exc:
-        await record(
-            _call(
-                admitted,
-                backend,
-                False,
-                f"error:{exc.code or exc.error_type}",
-                digest,
-                latency_ms=(time.perf_counter() - started) * 1000,
-                error=exc.message,
-            )
-        )
+        await call.failed(exc)
         raise
+    text = await call.guards.check_output(result.text)
+    usage = {"prompt_tokens": result.usage.prompt_tokens, "completion_tokens": result.usage.completion_tokens}
+    if text is None:
+        error = await call.blocked("output")
+        raise error
     seq = await record(
-        _call(
-            admitted,
-            backend,
-            False,
+        call.record(
             "ok",
-            digest,
-            prompt_tokens=result.usage.prompt_tokens,
-            completion_tokens=result.usage.completion_tokens,
-            latency_ms=(time.perf_counter() - started) * 1000,
-            completion_digest=ledger.sha256_hex(result.text),
+            completion=text,
+            completion_digest=ledger.sha256_hex(text),
             finish_reason=result.finish_reason,
+            **usage,
         )
     )
-    return result, seq
+    guarded = ChatResult(
+        text=text, finish_reason=result.finish_reason, usage=result.usage, model=result.model
+    )
+    return guarded, seq, call.guards.decisions
 
 
 @dataclass
@@ -221,46 +324,27 @@ class StreamState:
     error: str | None = None
 
 
-async def open_stream(
-    admitted: Admitted, request: ChatRequest
-) -> tuple[ChatChunk, AsyncIterator[ChatChunk], float]:
+async def open_stream(call: Call, request: ChatRequest) -> tuple[ChatChunk, AsyncIterator[ChatChunk]]:
     """Start a stream and fetch its first chunk, so early upstream errors still get a proper status."""
-    backend = admitted.backend()
-    started = time.perf_counter()
-    chunks = backend.stream(request)
+    chunks = call.admitted.backend().stream(request)
     try:
         first = await chunks.__anext__()
     except StopAsyncIteration:
         first = ChatChunk(finish_reason="stop", usage=Usage())
     except FinsandboxError as exc:
-        await record(
-            _call(
-                admitted,
-                backend,
-                True,
-                f"error:{exc.code or exc.error_type}",
-                prompt_digest(request),
-                latency_ms=(time.perf_counter() - started) * 1000,
-                error=exc.message,
-            )
-        )
+        await call.failed(exc)
         raise
-    return first, chunks, started
+    return first, chunks
 
 
-async def finish_stream(admitted: Admitted, request: ChatRequest, state: StreamState, started: float) -> int:
-    backend = admitted.backend()
+async def finish_stream(call: Call, state: StreamState) -> int:
     usage = state.usage or Usage()
     return await record(
-        _call(
-            admitted,
-            backend,
-            True,
+        call.record(
             state.status,
-            prompt_digest(request),
             prompt_tokens=usage.prompt_tokens,
             completion_tokens=usage.completion_tokens,
-            latency_ms=(time.perf_counter() - started) * 1000,
+            completion=state.text,
             completion_digest=ledger.sha256_hex(state.text),
             finish_reason=state.finish_reason,
             error=state.error,

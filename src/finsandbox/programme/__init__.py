@@ -9,6 +9,7 @@ from finsandbox.programme.workspaces import (
     list_endpoints,
     list_members,
     list_workspaces,
+    set_guard_policy,
 )
 
 __all__ = [
@@ -20,4 +21,5 @@ __all__ = [
     "list_endpoints",
     "list_members",
     "list_workspaces",
+    "set_guard_policy",
 ]

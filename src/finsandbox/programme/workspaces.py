@@ -96,9 +96,16 @@ def add_endpoint(
     backend: str,
     config: dict[str, Any] | None,
     actor: str,
+    customer_facing: bool = False,
+    canary: bool = True,
 ) -> Endpoint:
-    """Bind a model name in this workspace to a backend; the config is checked by the backend."""
+    """Bind a model name in this workspace to a backend; the config is checked by the backend.
+
+    Each endpoint gets a canary the gateway plants in its system prompt, so a reply that
+    repeats the system prompt is caught by the output guards.
+    """
     from finsandbox.gateway.backends import validate_config
+    from finsandbox.guards import new_canary
 
     if backend not in BACKENDS:
         raise InvalidRequest(
@@ -111,7 +118,14 @@ def add_endpoint(
         select(Endpoint).where(Endpoint.workspace_id == workspace.id, Endpoint.name == name)
     ).first():
         raise Conflict(f"workspace {workspace.slug} already has an endpoint named {name!r}")
-    ep = Endpoint(workspace_id=workspace.id, name=name, backend=backend, config=cfg)
+    ep = Endpoint(
+        workspace_id=workspace.id,
+        name=name,
+        backend=backend,
+        config=cfg,
+        customer_facing=customer_facing,
+        canary=new_canary() if canary else None,
+    )
     session.add(ep)
     session.flush()
     ledger.append(
@@ -119,9 +133,33 @@ def add_endpoint(
         actor=actor,
         kind="endpoint.created",
         workspace_id=workspace.id,
-        payload={"endpoint": name, "backend": backend, "config": _public_config(cfg)},
+        payload={
+            "endpoint": name,
+            "backend": backend,
+            "config": _public_config(cfg),
+            "customer_facing": customer_facing,
+            "canary": bool(ep.canary),
+        },
     )
     return ep
+
+
+def set_guard_policy(session: Session, workspace: Workspace, text: str | None, *, actor: str) -> Workspace:
+    """Validate and store a workspace's guard policy (None restores the default); refused whole if invalid."""
+    from finsandbox.guards import parse_policy
+
+    if text is not None:
+        parse_policy(text, f"guard policy of {workspace.slug}")
+    workspace.guard_policy = text
+    session.flush()
+    ledger.append(
+        session,
+        actor=actor,
+        kind="guard_policy.updated",
+        workspace_id=workspace.id,
+        payload={"digest": ledger.sha256_hex(text) if text else None, "default": text is None},
+    )
+    return workspace
 
 
 def _public_config(cfg: dict[str, Any]) -> dict[str, Any]:

@@ -7,13 +7,14 @@ the ledger alone uses a dense integer sequence, because gaps in it are evidence 
 from __future__ import annotations
 
 import uuid
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
 from typing import Any
 
 from sqlalchemy import (
     JSON,
     BigInteger,
     Boolean,
+    Date,
     DateTime,
     Float,
     ForeignKey,
@@ -111,6 +112,8 @@ class Workspace(Base):
     # The workspace's guard policy as YAML; None means the packaged default policy.
     guard_policy: Mapped[str | None] = mapped_column(Text, nullable=True)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    # The cohort (intake) the use case belongs to; None for workspaces created outside one.
+    cohort_id: Mapped[str | None] = mapped_column(ForeignKey("cohorts.id"), nullable=True, index=True)
 
     bank: Mapped[Institution] = relationship()
     members: Mapped[list[Membership]] = relationship(back_populates="workspace")
@@ -272,3 +275,150 @@ class CaseResult(Base):
     error: Mapped[str | None] = mapped_column(Text, nullable=True)
     latency_ms: Mapped[float] = mapped_column(Float, default=0.0)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+
+# --- supervision --------------------------------------------------------------------------------
+
+
+class Cohort(Base):
+    """A time-boxed intake; insights aggregate over its workspaces and never show a small group."""
+
+    __tablename__ = "cohorts"
+
+    id: Mapped[str] = mapped_column(String(32), primary_key=True, default=new_id)
+    name: Mapped[str] = mapped_column(String(100), unique=True)
+    themes: Mapped[list[str]] = mapped_column(JSON, default=list)
+    starts_on: Mapped[date | None] = mapped_column(Date, nullable=True)
+    ends_on: Mapped[date | None] = mapped_column(Date, nullable=True)
+    status: Mapped[str] = mapped_column(String(20), default="open")
+    # Insights show no figure for a group of fewer institutions than this.
+    min_group_size: Mapped[int] = mapped_column(Integer, default=3)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+
+class UserToken(Base):
+    """A personal API token: shown once, stored as SHA-256 with a visible prefix, revocable."""
+
+    __tablename__ = "user_tokens"
+
+    id: Mapped[str] = mapped_column(String(32), primary_key=True, default=new_id)
+    user_id: Mapped[str] = mapped_column(ForeignKey("users.id"), index=True)
+    name: Mapped[str] = mapped_column(String(100))
+    prefix: Mapped[str] = mapped_column(String(32), unique=True)
+    token_hash: Mapped[str] = mapped_column(String(64))
+    created_by: Mapped[str] = mapped_column(String(254))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    revoked_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
+
+    user: Mapped[User] = relationship()
+
+
+class Scorecard(Base):
+    """One version of a trial's scorecard; a new version is written, never an old one changed."""
+
+    __tablename__ = "scorecards"
+    __table_args__ = (UniqueConstraint("trial_id", "version"),)
+
+    id: Mapped[str] = mapped_column(String(32), primary_key=True, default=new_id)
+    trial_id: Mapped[str] = mapped_column(ForeignKey("trials.id"), index=True)
+    workspace_id: Mapped[str] = mapped_column(ForeignKey("workspaces.id"), index=True)
+    version: Mapped[int] = mapped_column(Integer)
+    framework_name: Mapped[str] = mapped_column(String(100))
+    framework_digest: Mapped[str] = mapped_column(String(64))
+    score_version: Mapped[int] = mapped_column(Integer)
+    data: Mapped[dict[str, Any]] = mapped_column(JSON)
+    created_by: Mapped[str] = mapped_column(String(254))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    ledger_seq: Mapped[int | None] = mapped_column(BigInteger, nullable=True)
+
+    trial: Mapped[Trial] = relationship()
+    workspace: Mapped[Workspace] = relationship()
+
+
+class Review(Base):
+    """A supervisor's assessment of one scorecard version; `status` follows the latest decision."""
+
+    __tablename__ = "reviews"
+
+    id: Mapped[str] = mapped_column(String(32), primary_key=True, default=new_id)
+    scorecard_id: Mapped[str] = mapped_column(ForeignKey("scorecards.id"), index=True)
+    workspace_id: Mapped[str] = mapped_column(ForeignKey("workspaces.id"), index=True)
+    opened_by: Mapped[str] = mapped_column(ForeignKey("users.id"))
+    title: Mapped[str] = mapped_column(String(200))
+    status: Mapped[str] = mapped_column(String(30), default="open")
+    decision_note: Mapped[str | None] = mapped_column(Text, nullable=True)
+    decided_by: Mapped[str | None] = mapped_column(ForeignKey("users.id"), nullable=True)
+    decided_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+    scorecard: Mapped[Scorecard] = relationship()
+    workspace: Mapped[Workspace] = relationship()
+    opener: Mapped[User] = relationship(foreign_keys=[opened_by])
+    findings: Mapped[list[Finding]] = relationship(back_populates="review", order_by="Finding.number")
+    actions: Mapped[list[RequiredAction]] = relationship(
+        back_populates="review", order_by="RequiredAction.number"
+    )
+    events: Mapped[list[ReviewEvent]] = relationship(
+        back_populates="review", order_by="ReviewEvent.ledger_seq"
+    )
+
+
+class Finding(Base):
+    """What a supervisor found, with links to the case results and ledger entries that show it."""
+
+    __tablename__ = "findings"
+    __table_args__ = (UniqueConstraint("review_id", "number"),)
+
+    id: Mapped[str] = mapped_column(String(32), primary_key=True, default=new_id)
+    review_id: Mapped[str] = mapped_column(ForeignKey("reviews.id"), index=True)
+    number: Mapped[int] = mapped_column(Integer)
+    severity: Mapped[str] = mapped_column(String(20))
+    principle: Mapped[str] = mapped_column(String(100))
+    text: Mapped[str] = mapped_column(Text)
+    case_result_ids: Mapped[list[str]] = mapped_column(JSON, default=list)
+    ledger_seqs: Mapped[list[int]] = mapped_column(JSON, default=list)
+    status: Mapped[str] = mapped_column(String(20), default="open")
+    created_by: Mapped[str] = mapped_column(ForeignKey("users.id"))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+    review: Mapped[Review] = relationship(back_populates="findings")
+    author: Mapped[User] = relationship()
+
+
+class RequiredAction(Base):
+    """Something the participant must do by a date, optionally answering one finding."""
+
+    __tablename__ = "required_actions"
+    __table_args__ = (UniqueConstraint("review_id", "number"),)
+
+    id: Mapped[str] = mapped_column(String(32), primary_key=True, default=new_id)
+    review_id: Mapped[str] = mapped_column(ForeignKey("reviews.id"), index=True)
+    number: Mapped[int] = mapped_column(Integer)
+    finding_id: Mapped[str | None] = mapped_column(ForeignKey("findings.id"), nullable=True)
+    text: Mapped[str] = mapped_column(Text)
+    due_on: Mapped[date] = mapped_column(Date)
+    status: Mapped[str] = mapped_column(String(20), default="open")
+    created_by: Mapped[str] = mapped_column(ForeignKey("users.id"))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+    review: Mapped[Review] = relationship(back_populates="actions")
+    author: Mapped[User] = relationship()
+
+
+class ReviewEvent(Base):
+    """One line of a review's thread: who did or said what, when, and its ledger entry."""
+
+    __tablename__ = "review_events"
+
+    id: Mapped[str] = mapped_column(String(32), primary_key=True, default=new_id)
+    review_id: Mapped[str] = mapped_column(ForeignKey("reviews.id"), index=True)
+    kind: Mapped[str] = mapped_column(String(30))
+    finding_id: Mapped[str | None] = mapped_column(ForeignKey("findings.id"), nullable=True)
+    action_id: Mapped[str | None] = mapped_column(ForeignKey("required_actions.id"), nullable=True)
+    author_id: Mapped[str] = mapped_column(ForeignKey("users.id"))
+    text: Mapped[str] = mapped_column(Text, default="")
+    ledger_seq: Mapped[int] = mapped_column(BigInteger)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+    review: Mapped[Review] = relationship(back_populates="events")
+    author: Mapped[User] = relationship()

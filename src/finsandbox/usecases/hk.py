@@ -90,7 +90,8 @@ BUILDINGS = [
     "Fortune Plaza", "Peak Vista", "Hillside Terrace", "Lotus Court", "Victoria Centre",
 ]  # fmt: skip
 OCCUPATIONS = [
-    ("Accountant", "Lam & Partners CPA"), ("Nurse", "Hospital Authority"), ("Teacher", "Kowloon Bay Primary School"),
+    ("Accountant", "Lam & Partners CPA"), ("Nurse", "Hospital Authority"),
+    ("Teacher", "Kowloon Bay Primary School"),
     ("Software Engineer", "Pearl Delta Tech Ltd"), ("Domestic Helper", "Private household"),
     ("Sales Manager", "Victoria Trading Co Ltd"), ("Chef", "Golden Harbour Restaurant"),
     ("Logistics Coordinator", "Kwai Chung Freight Ltd"), ("Civil Servant", "HKSAR Government"),

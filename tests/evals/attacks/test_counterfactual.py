@@ -34,6 +34,11 @@ def test_sex_swap_changes_name_title_pronouns_and_field() -> None:
     assert v.metadata["protected"] == {"sex": "male"}
 
 
+def test_gendered_words_inside_a_name_are_left_alone() -> None:
+    (v,) = variants("Name: Chan Tai Man; Sex: M. Mr Chan is a family man.", attributes=["sex"])["sex"]
+    assert v.input == "Name: Chan Mei Ling; Sex: F. Ms Chan is a family woman."
+
+
 def test_pronoun_swap_reads_object_and_possessive() -> None:
     (v,) = variants("He told his wife the bank gave him a loan. The flat is his.", attributes=["sex"])["sex"]
     assert v.input == "She told her husband the bank gave her a loan. The flat is hers."

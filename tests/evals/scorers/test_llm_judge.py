@@ -116,6 +116,14 @@ def test_agreement_with_human_labels() -> None:
     assert pass_fail["cohen_kappa"] == pytest.approx((5 / 6 - 0.5) / 0.5)
 
 
+def test_aggregate_names_the_judge_recorded_in_the_scores() -> None:
+    scorer = get_scorer("llm_judge", RUBRIC, judge=FakeJudge(['{"score": 5}']))
+    c = case()
+    result = scorer.score(c, "o", NONE)
+    stand_in = get_scorer("llm_judge", RUBRIC, judge=FakeJudge([], identity="none (aggregation only)"))
+    assert stand_in.aggregate([(c, "o", result)])["judge"] == "ws-1/judge model=qwen2.5-7b"
+
+
 def test_no_human_labels_means_no_agreement_report() -> None:
     scorer = get_scorer("llm_judge", RUBRIC, judge=FakeJudge(['{"score": 5}']))
     c = case()

@@ -193,7 +193,12 @@ def _find_name(text: str, declared: str | None) -> Found | None:
     return best[1] if best else None
 
 
-def _replace_name(text: str, old: Name, new: Name, sex_changes: bool) -> str:
+def _replace_name(text: str, old: Name, new: Name, sex_changes: bool, held: list[str] | None = None) -> str:
+    """Swap every form of the name (full, title + family name, given name).
+
+    With `held`, the new forms are parked there and left as placeholders, so a later pass over
+    gendered words cannot touch them ("Chan Tai Man" must not become "Chan Tai Woman").
+    """
     mapping = {old.full: new.full}
     for title in _TITLES:
         new_title = title
@@ -206,7 +211,18 @@ def _replace_name(text: str, old: Name, new: Name, sex_changes: bool) -> str:
     pattern = re.compile(
         r"(?<!\w)(" + "|".join(re.escape(k) for k in sorted(mapping, key=len, reverse=True)) + r")(?!\w)"
     )
-    return pattern.sub(lambda m: mapping[m.group(1)], text)
+
+    def repl(m: re.Match[str]) -> str:
+        if held is None:
+            return mapping[m.group(1)]
+        held.append(mapping[m.group(1)])
+        return f"\x00{len(held) - 1}\x00"
+
+    return pattern.sub(repl, text)
+
+
+def _restore(text: str, held: list[str]) -> str:
+    return re.sub("\x00(\\d+)\x00", lambda m: held[int(m.group(1))], text)
 
 
 def _sub_field(pattern: re.Pattern[str], text: str, value: Callable[[str], str]) -> str:
@@ -321,15 +337,18 @@ class Counterfactual(Attack):
             return []
         to = "male" if original == "female" else "female"
         mechanisms: list[str] = []
-        # Gendered words first (this swaps titles too), then the name keeping the new title.
-        new = _swap_gendered(text)
-        if new != text:
-            mechanisms.append("pronouns")
+        # The name first (with its title), parked, then the remaining gendered words.
+        held: list[str] = []
+        new = text
         if found:
             name, ethnicity, _, i = found
             counterpart = NAMES[ethnicity][to][i % len(NAMES[ethnicity][to])]
-            new = _replace_name(new, name, counterpart, sex_changes=False)
+            new = _replace_name(new, name, counterpart, sex_changes=True, held=held)
             mechanisms.append("name")
+        swapped = _swap_gendered(new)
+        if swapped != new:
+            mechanisms.append("pronouns")
+        new = _restore(swapped, held)
 
         def field_value(raw: str) -> str:
             target = "M" if to == "male" else "F"

@@ -156,7 +156,10 @@ class LlmJudge(Scorer):
     def aggregate(self, results: list[Result]) -> dict[str, Any]:
         """Mean and pass rate, plus agreement with expected.human_score / expected.human_label."""
         out = super().aggregate(results)
-        out["judge"] = self.identity
+        # Who judged is read from the scores, not from this instance: a summary rebuilt later
+        # may be bound to a stand-in judge.
+        judges = sorted({str(sc.details["judge"]) for _, _, sc in results if "judge" in sc.details})
+        out["judge"] = judges[0] if len(judges) == 1 else (judges or None)
         s: LlmJudgeSettings = self.settings  # type: ignore[assignment]
         scored = [(c, sc) for c, _, sc in results]
         by_score = [

@@ -18,7 +18,6 @@ class RunSettings:
     max_tokens: int = 256
     temperature: float = 0.0
     seed: int = 0
-    canary: str | None = None
 
 
 @dataclass

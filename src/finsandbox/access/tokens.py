@@ -1,0 +1,102 @@
+"""Personal API tokens: how a person (not a workspace key) calls the JSON API.
+
+Shown once, stored as SHA-256 with a visible `fsu_` prefix, revocable at once. Like workspace
+keys they carry 256 bits of randomness, so a fast hash suffices.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import secrets
+from dataclasses import dataclass
+from datetime import UTC, datetime
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from finsandbox import ledger
+from finsandbox.errors import AuthenticationFailed, InvalidRequest, NotFound
+from finsandbox.store.models import User, UserToken
+
+TOKEN_SCHEME = "fsu"
+
+
+@dataclass(frozen=True)
+class NewToken:
+    """A freshly created token; `secret` exists only here and is never stored."""
+
+    token: UserToken
+    secret: str
+
+
+def _digest(secret: str) -> str:
+    return hashlib.sha256(secret.encode("utf-8")).hexdigest()
+
+
+def create_token(session: Session, user: User, *, name: str, actor: str) -> NewToken:
+    """Issue a token for `user` and record it in the ledger (never the secret)."""
+    name = name.strip()
+    if not name:
+        raise InvalidRequest("a token needs a name", param="name")
+    if not user.is_active:
+        raise InvalidRequest(f"{user.email} is disabled; enable the account before issuing a token")
+    prefix = f"{TOKEN_SCHEME}_{secrets.token_hex(4)}"
+    secret = f"{prefix}_{secrets.token_urlsafe(32)}"
+    token = UserToken(user_id=user.id, name=name, prefix=prefix, token_hash=_digest(secret), created_by=actor)
+    session.add(token)
+    session.flush()
+    ledger.append(
+        session,
+        actor=actor,
+        kind="user.token_created",
+        payload={"user_id": user.id, "email": user.email, "prefix": prefix, "name": name},
+    )
+    return NewToken(token=token, secret=secret)
+
+
+def list_tokens(session: Session, user: User) -> list[UserToken]:
+    return list(
+        session.scalars(select(UserToken).where(UserToken.user_id == user.id).order_by(UserToken.created_at))
+    )
+
+
+def revoke_token(session: Session, prefix: str, *, actor: str) -> UserToken:
+    token = session.scalars(select(UserToken).where(UserToken.prefix == prefix)).first()
+    if token is None:
+        raise NotFound(f"no token with prefix {prefix!r}")
+    if token.revoked_at is not None:
+        raise InvalidRequest(f"token {prefix} was already revoked at {token.revoked_at.isoformat()}")
+    token.revoked_at = datetime.now(UTC)
+    session.flush()
+    ledger.append(
+        session,
+        actor=actor,
+        kind="user.token_revoked",
+        payload={"user_id": token.user_id, "prefix": prefix},
+    )
+    return token
+
+
+def authenticate_token(session: Session, secret: str | None) -> User:
+    """The active user behind a presented token, or AuthenticationFailed saying why not."""
+    if not secret:
+        raise AuthenticationFailed(
+            "no token given: send your personal token as 'Authorization: Bearer fsu_…'", code="missing_token"
+        )
+    parts = secret.split("_")
+    if len(parts) < 3 or parts[0] != TOKEN_SCHEME:
+        raise AuthenticationFailed(
+            "this is not a personal API token (they start with fsu_); create one with "
+            "`finsandbox programme user token EMAIL`",
+            code="invalid_token",
+        )
+    prefix = f"{parts[0]}_{parts[1]}"
+    token = session.scalars(select(UserToken).where(UserToken.prefix == prefix)).first()
+    if token is None or not hmac.compare_digest(token.token_hash, _digest(secret)):
+        raise AuthenticationFailed("the token is not valid", code="invalid_token")
+    if token.revoked_at is not None:
+        raise AuthenticationFailed(f"the token {prefix} has been revoked", code="revoked_token")
+    if not token.user.is_active:
+        raise AuthenticationFailed(f"the account {token.user.email} is disabled", code="inactive_user")
+    return token.user

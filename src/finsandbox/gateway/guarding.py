@@ -1,0 +1,101 @@
+"""The gateway's use of guards: one pipeline per workspace policy, one context per call.
+
+Input guards run on the caller's messages exactly as sent (content-part arrays included)
+before anything reaches a backend; output guards run on the complete reply, or on a sliding
+window of a stream, before any of it reaches the caller. A block ends the call with a
+`guard_blocked` error whose body lists the decisions (never the blocked data).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from functools import lru_cache
+from typing import Any
+
+import anyio
+
+from finsandbox.guards import (
+    Action,
+    ConversationState,
+    GuardContext,
+    Pipeline,
+    StreamGuard,
+    canary_instruction,
+    default_policy,
+    parse_policy,
+)
+
+
+@lru_cache(maxsize=256)
+def pipeline_for(policy_text: str | None) -> Pipeline:
+    """Policies are validated when a workspace saves them; this only builds (and caches) the pipeline."""
+    policy = default_policy() if policy_text is None else parse_policy(policy_text, "workspace guard policy")
+    return Pipeline.from_policy(policy)
+
+
+@dataclass
+class GuardedCall:
+    """The guard state of one gateway call, shared by its input and its output."""
+
+    pipeline: Pipeline
+    context: GuardContext
+    decisions: list[dict[str, Any]] = field(default_factory=list)
+    prompt: list[dict[str, str]] | None = None
+
+    @classmethod
+    def start(
+        cls,
+        policy_text: str | None,
+        *,
+        workspace_id: str,
+        endpoint: str,
+        customer_facing: bool,
+        canary: str | None,
+    ) -> GuardedCall:
+        context = GuardContext(
+            direction="input",
+            workspace_id=workspace_id,
+            endpoint=endpoint,
+            customer_facing=customer_facing,
+            canary=canary,
+            conversation=ConversationState(),
+        )
+        return cls(pipeline_for(policy_text), context)
+
+    def _keep(self, decisions: list[Any]) -> None:
+        self.decisions.extend(d.public() for d in decisions if d.action is not Action.ALLOW)
+
+    async def check_input(self, messages: list[dict[str, Any]]) -> list[dict[str, Any]] | None:
+        """The messages as the backend may see them (redacted), or None when a guard blocked them."""
+        result = await anyio.to_thread.run_sync(self.pipeline.check_messages, messages, self.context)
+        self._keep(result.decisions)
+        if result.action is Action.BLOCK or result.messages is None:
+            return None
+        return result.messages
+
+    async def check_output(self, text: str) -> str | None:
+        """The reply as the caller may see it, or None when a guard blocked it."""
+        result = await anyio.to_thread.run_sync(self.pipeline.check_output, text, self.context)
+        self._keep(result.decisions)
+        if result.action is Action.BLOCK or result.text is None:
+            return None
+        return result.text
+
+    def stream(self) -> StreamGuard:
+        return self.pipeline.stream_guard(self.context)
+
+    def keep_stream_decisions(self, guard: StreamGuard) -> None:
+        self._keep(guard.decisions)
+
+    def blocked_by(self) -> dict[str, Any] | None:
+        return next((d for d in self.decisions if d["action"] == "block"), None)
+
+
+def with_canary(messages: list[dict[str, str]], canary: str | None) -> list[dict[str, str]]:
+    """Append the endpoint's canary instruction to the system prompt (adding one if there is none)."""
+    if not canary:
+        return messages
+    line = canary_instruction(canary)
+    if messages and messages[0]["role"] == "system":
+        return [{"role": "system", "content": f"{messages[0]['content']}\n{line}"}, *messages[1:]]
+    return [{"role": "system", "content": line}, *messages]

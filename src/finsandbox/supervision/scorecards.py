@@ -1,0 +1,558 @@
+"""Scorecards: a trial summarised by principle and recipe, with intervals, grades and guard statistics.
+
+A scorecard is computed from stored case results and the trial's ledger entries (never by calling a
+model), then stored as a version: rescoring the trial or changing the framework makes a new version,
+and an old version is never changed, so a review always points at exactly what the supervisor saw.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from collections import Counter, defaultdict
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any, Protocol
+
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session
+
+from finsandbox import ledger
+from finsandbox.access.authz import authorize
+from finsandbox.errors import Conflict, InvalidRequest, NotFound
+from finsandbox.store.models import CaseResult, LedgerEntry, Scorecard, Trial, User
+from finsandbox.supervision.framework import LoadedFramework, load_framework
+
+WORST_EXAMPLES = 3
+EXCERPT = 300
+SIGNIFICANCE = 0.05
+FORMAT = "finsandbox-scorecard/1"
+
+
+# --- statistics ---------------------------------------------------------------------------------
+
+
+def wilson(passed: int, n: int, z: float = 1.959964) -> tuple[float, float] | None:
+    """Wilson score interval for a pass rate (95% by default); None when there is nothing to rate.
+
+    Unlike the normal approximation it stays inside [0, 1] and is sensible for 0/n and n/n.
+    """
+    if n <= 0:
+        return None
+    p = passed / n
+    denom = 1 + z * z / n
+    centre = (p + z * z / (2 * n)) / denom
+    half = z * math.sqrt(p * (1 - p) / n + z * z / (4 * n * n)) / denom
+    return max(0.0, centre - half), min(1.0, centre + half)
+
+
+def _log_comb(n: int, k: int) -> float:
+    return math.lgamma(n + 1) - math.lgamma(k + 1) - math.lgamma(n - k + 1)
+
+
+def fisher_exact(a_pass: int, a_n: int, b_pass: int, b_n: int) -> float:
+    """Two-sided p-value of Fisher's exact test on a 2x2 table (pass/fail by trial).
+
+    Exact at the small sample sizes trials often have, where a z-test would overstate a change.
+    """
+    if a_n <= 0 or b_n <= 0:
+        return 1.0
+    passes = a_pass + b_pass
+    total = a_n + b_n
+
+    def logp(x: int) -> float:
+        return _log_comb(a_n, x) + _log_comb(b_n, passes - x) - _log_comb(total, passes)
+
+    lo, hi = max(0, passes - b_n), min(a_n, passes)
+    observed = logp(a_pass)
+    p = sum(math.exp(logp(x)) for x in range(lo, hi + 1) if logp(x) <= observed + 1e-9)
+    return min(1.0, p)
+
+
+# --- computing ----------------------------------------------------------------------------------
+
+
+class ResultLike(Protocol):
+    """What a scorecard reads from a case result (a CaseResult row, or a hand-made one in tests)."""
+
+    id: str
+    item: str
+    suite: str
+    recipe: str
+    case_id: str
+    attack: str | None
+    case: dict[str, Any]
+    output: str
+    evidence: dict[str, Any]
+    scores: list[dict[str, Any]]
+    passed: bool | None
+    error: str | None
+
+
+def _excerpt(text: Any) -> str:
+    if not isinstance(text, str):
+        text = json.dumps(text, ensure_ascii=False)
+    return text if len(text) <= EXCERPT else text[: EXCERPT - 1] + "…"
+
+
+def _severity(row: ResultLike) -> tuple[int, float, str]:
+    """Sort key for 'worst first': errors, then the lowest failing score value."""
+    failing = [s.get("value") for s in row.scores if s.get("passed") is False]
+    values = [v for v in failing if isinstance(v, int | float)]
+    return (0 if row.error else 1, min(values) if values else 0.0, row.item)
+
+
+def _example(row: ResultLike) -> dict[str, Any]:
+    reasons = [
+        f"{s.get('scorer', '?')}: {s.get('explanation', '')}".strip()
+        for s in row.scores
+        if s.get("passed") is False
+    ]
+    if row.error:
+        reasons.insert(0, f"error: {row.error}")
+    return {
+        "case_result_id": row.id,
+        "item": row.item,
+        "case_id": row.case_id,
+        "attack": row.attack,
+        "input": _excerpt(row.case.get("input", "")),
+        "output": _excerpt(row.output),
+        "reasons": reasons,
+        "ledger_seqs": list(row.evidence.get("ledger_seqs") or []),
+    }
+
+
+def _failing(rows: Iterable[ResultLike]) -> list[ResultLike]:
+    return sorted((r for r in rows if r.passed is False or (r.error and r.passed is not True)), key=_severity)
+
+
+def _rate_block(
+    framework: LoadedFramework, passed: int, judged: int, pid: str | None = None
+) -> dict[str, Any]:
+    fw = framework.framework
+    rate = passed / judged if judged else None
+    ci = wilson(passed, judged)
+    threshold = fw.threshold(pid)
+    return {
+        "judged": judged,
+        "passed": passed,
+        "pass_rate": rate,
+        "ci": list(ci) if ci else None,
+        "threshold": threshold,
+        "meets": None if rate is None else rate >= threshold,
+        "grade": fw.grade(rate),
+    }
+
+
+def _scorer_stats(rows: Sequence[ResultLike]) -> dict[str, Any]:
+    by: dict[str, list[dict[str, Any]]] = defaultdict(list)
+    for row in rows:
+        for s in row.scores:
+            by[str(s.get("scorer", "?"))].append(s)
+    out: dict[str, Any] = {}
+    for name, scores in sorted(by.items()):
+        values = [float(s["value"]) for s in scores if isinstance(s.get("value"), int | float)]
+        verdicts = [s["passed"] for s in scores if isinstance(s.get("passed"), bool)]
+        passed = sum(1 for v in verdicts if v)
+        out[name] = {
+            "n": len(scores),
+            "mean": sum(values) / len(values) if values else None,
+            "min": min(values) if values else None,
+            "max": max(values) if values else None,
+            "passed": passed,
+            "pass_rate": passed / len(verdicts) if verdicts else None,
+            "ci": list(ci) if (ci := wilson(passed, len(verdicts))) else None,
+        }
+    return out
+
+
+def guard_statistics(chats: Iterable[tuple[int, dict[str, Any]]]) -> dict[str, Any]:
+    """Blocked, redacted and by guard and entity type, from `gateway.chat` ledger payloads."""
+    calls = blocked = redacted = errors = prompt = completion = 0
+    by_guard: dict[str, Counter[str]] = defaultdict(Counter)
+    entities: Counter[str] = Counter()
+    statuses: Counter[str] = Counter()
+    seqs: list[int] = []
+    models: Counter[str] = Counter()
+    for seq, payload in chats:
+        calls += 1
+        seqs.append(seq)
+        status = str(payload.get("status") or "")
+        statuses[status.split(":", 1)[0] or "unknown"] += 1
+        decisions = payload.get("guard_decisions") or []
+        actions = {str(d.get("action")) for d in decisions}
+        if status == "blocked" or "block" in actions:
+            blocked += 1
+        elif "redact" in actions:
+            redacted += 1
+        if status.startswith("error"):
+            errors += 1
+        for d in decisions:
+            by_guard[str(d.get("guard", "?"))][str(d.get("action", "?"))] += 1
+            for etype, count in (d.get("entity_types") or d.get("entities") or {}).items():
+                entities[str(etype)] += int(count)
+        usage = payload.get("usage") or {}
+        prompt += int(usage.get("prompt_tokens") or 0)
+        completion += int(usage.get("completion_tokens") or 0)
+        if payload.get("model"):
+            models[str(payload["model"])] += 1
+    return {
+        "calls": calls,
+        "blocked": blocked,
+        "redacted": redacted,
+        "errors": errors,
+        "block_rate": blocked / calls if calls else None,
+        "redaction_rate": redacted / calls if calls else None,
+        "statuses": dict(sorted(statuses.items())),
+        "by_guard": {g: dict(sorted(c.items())) for g, c in sorted(by_guard.items())},
+        "entity_types": dict(sorted(entities.items())),
+        "tokens": {"prompt": prompt, "completion": completion},
+        "models": dict(models.most_common()),
+        "ledger_seqs": [min(seqs), max(seqs)] if seqs else None,
+    }
+
+
+def compute(
+    framework: LoadedFramework,
+    trial: dict[str, Any],
+    recipes: dict[str, dict[str, Any]],
+    rows: Sequence[ResultLike],
+    chats: Sequence[tuple[int, dict[str, Any]]] = (),
+) -> dict[str, Any]:
+    """The scorecard data of one trial: a pure function of its inputs, so it can be checked by hand.
+
+    `recipes` maps "suite/recipe" to {"theme", "principles"} (as in the trial summary).
+    """
+    fw = framework.framework
+    by_recipe: dict[str, list[ResultLike]] = defaultdict(list)
+    for row in rows:
+        by_recipe[f"{row.suite}/{row.recipe}"].append(row)
+    out_recipes: dict[str, Any] = {}
+    per_principle: dict[str, list[str]] = defaultdict(list)
+    unmapped: dict[str, list[str]] = defaultdict(list)
+    themes: dict[str, list[str]] = defaultdict(list)
+    for key in sorted(set(recipes) | set(by_recipe)):
+        meta = recipes.get(key, {})
+        got = by_recipe.get(key, [])
+        judged = [r for r in got if r.passed is not None]
+        passed = sum(1 for r in judged if r.passed)
+        principles = list(meta.get("principles") or [])
+        theme = meta.get("theme") or "unspecified"
+        out_recipes[key] = {
+            "theme": theme,
+            "principles": principles,
+            "cases": len(got),
+            "errors": sum(1 for r in got if r.error),
+            "blocked": sum(1 for r in got if r.evidence.get("blocked")),
+            **_rate_block(framework, passed, len(judged)),
+            "scorers": _scorer_stats(got),
+            "worst": [_example(r) for r in _failing(got)[:WORST_EXAMPLES]],
+        }
+        themes[theme].append(key)
+        for pid in principles:
+            (per_principle if pid in fw.ids else unmapped)[pid].append(key)
+
+    def pooled(keys: list[str], pid: str | None = None) -> dict[str, Any]:
+        got = [r for k in keys for r in by_recipe.get(k, [])]
+        judged = [r for r in got if r.passed is not None]
+        block = _rate_block(framework, sum(1 for r in judged if r.passed), len(judged), pid)
+        return {**block, "recipes": keys, "worst": [_example(r) for r in _failing(got)[:WORST_EXAMPLES]]}
+
+    out_principles: dict[str, Any] = {}
+    for p in fw.principles:
+        keys = per_principle.get(p.id, [])
+        out_principles[p.id] = {"name": p.name, "evidenced": bool(keys), **pooled(keys, p.id)}
+    overall = _rate_block(
+        framework,
+        sum(1 for r in rows if r.passed),
+        sum(1 for r in rows if r.passed is not None),
+    )
+    return {
+        "format": FORMAT,
+        "trial": trial,
+        "framework": {
+            "name": fw.name,
+            "version": fw.version,
+            "title": fw.title,
+            "digest": framework.digest,
+            "grades": [b.model_dump() for b in fw.grades],
+            "pass_threshold": fw.pass_threshold,
+        },
+        "overall": {**overall, "cases": len(rows), "errors": sum(1 for r in rows if r.error)},
+        "principles": out_principles,
+        "unmapped_principles": dict(sorted(unmapped.items())),
+        "recipes": out_recipes,
+        "themes": {
+            t: {k: v for k, v in pooled(keys).items() if k != "worst"} for t, keys in sorted(themes.items())
+        },
+        "guards": guard_statistics(chats),
+        "practices": {
+            "retrieval": any(r.evidence.get("retrieved") for r in rows),
+        },
+    }
+
+
+# --- storing ------------------------------------------------------------------------------------
+
+
+def trial_chats(session: Session, trial: Trial) -> list[tuple[int, dict[str, Any]]]:
+    """The trial's `gateway.chat` ledger payloads (the gateway tags each with the trial id)."""
+    entries = session.scalars(
+        select(LedgerEntry)
+        .where(
+            LedgerEntry.workspace_id == trial.workspace_id,
+            LedgerEntry.kind == "gateway.chat",
+            LedgerEntry.payload.contains(trial.id),
+        )
+        .order_by(LedgerEntry.seq)
+    )
+    out = []
+    for e in entries:
+        payload = json.loads(e.payload)
+        if payload.get("trial") == trial.id:
+            out.append((e.seq, payload))
+    return out
+
+
+def _trial_info(trial: Trial) -> dict[str, Any]:
+    ws = trial.workspace
+    return {
+        "id": trial.id,
+        "name": trial.name,
+        "status": trial.status,
+        "workspace_id": ws.id,
+        "workspace": ws.slug,
+        "workspace_name": ws.name,
+        "theme": ws.theme,
+        "endpoint": trial.config.get("endpoint"),
+        "suites": [s.get("name") for s in trial.config.get("suites", [])],
+        "score_version": trial.score_version,
+        "created_at": trial.created_at.isoformat() if trial.created_at else None,
+        "finished_at": trial.finished_at.isoformat() if trial.finished_at else None,
+        "guard_policy": "custom" if ws.guard_policy else "default",
+    }
+
+
+def compute_for_trial(session: Session, trial: Trial, framework: LoadedFramework) -> dict[str, Any]:
+    if not trial.summary:
+        raise Conflict(
+            f"trial {trial.id} has no results summary yet ({trial.status}); run it to the end first"
+        )
+    rows = list(
+        session.scalars(select(CaseResult).where(CaseResult.trial_id == trial.id).order_by(CaseResult.item))
+    )
+    chats = trial_chats(session, trial)
+    data = compute(framework, _trial_info(trial), trial.summary.get("recipes", {}), rows, chats)
+    data["practices"]["models"] = sorted(data["guards"]["models"])
+    data["practices"]["guard_policy"] = data["trial"]["guard_policy"]
+    data["practices"]["guards"] = sorted(data["guards"]["by_guard"])
+    return data
+
+
+def get_trial_for(
+    session: Session, trial_id: str, user: User | None, action: str = "scorecard.view"
+) -> Trial:
+    """The trial by id (or a unique prefix of at least 6), if the user may see its workspace."""
+    from finsandbox.evals.trials import get_trial
+
+    try:
+        trial = get_trial(session, trial_id)
+    except NotFound:
+        raise NotFound(f"no trial {trial_id!r}") from None
+    if user is not None:
+        authorize(user, action, trial.workspace, subject=f"trial {trial_id!r}")
+    return trial
+
+
+def build_scorecard(
+    session: Session,
+    trial_id: str,
+    *,
+    actor: str,
+    user: User | None = None,
+    framework: LoadedFramework | None = None,
+) -> tuple[Scorecard, bool]:
+    """The current scorecard of a trial: the latest version when nothing changed, else a new version.
+
+    Returns (scorecard, created). A new version is recorded in the ledger with its data digest.
+    """
+    framework = framework or load_framework()
+    trial = get_trial_for(session, trial_id, user, "scorecard.build")
+    latest = latest_scorecard(session, trial.id)
+    if (
+        latest is not None
+        and latest.framework_digest == framework.digest
+        and latest.score_version == trial.score_version
+    ):
+        return latest, False
+    data = compute_for_trial(session, trial, framework)
+    version = (latest.version if latest else 0) + 1
+    data["version"] = version
+    card = Scorecard(
+        trial_id=trial.id,
+        workspace_id=trial.workspace_id,
+        version=version,
+        framework_name=framework.name,
+        framework_digest=framework.digest,
+        score_version=trial.score_version,
+        data=data,
+        created_by=actor,
+        created_at=datetime.now(UTC),
+    )
+    session.add(card)
+    session.flush()
+    entry = ledger.append(
+        session,
+        actor=actor,
+        kind="scorecard.created",
+        workspace_id=trial.workspace_id,
+        payload={
+            "scorecard_id": card.id,
+            "trial_id": trial.id,
+            "version": version,
+            "framework": framework.name,
+            "framework_digest": framework.digest,
+            "score_version": trial.score_version,
+            "data_digest": ledger.sha256_hex(ledger.canonical(data)),
+        },
+    )
+    card.ledger_seq = entry.seq
+    return card, True
+
+
+def latest_scorecard(session: Session, trial_id: str) -> Scorecard | None:
+    return session.scalars(
+        select(Scorecard).where(Scorecard.trial_id == trial_id).order_by(Scorecard.version.desc()).limit(1)
+    ).first()
+
+
+def list_scorecards(session: Session, trial_id: str, *, user: User | None = None) -> list[Scorecard]:
+    trial = get_trial_for(session, trial_id, user)
+    return list(
+        session.scalars(select(Scorecard).where(Scorecard.trial_id == trial.id).order_by(Scorecard.version))
+    )
+
+
+def get_scorecard(session: Session, scorecard_id: str, *, user: User | None = None) -> Scorecard:
+    """A scorecard by id (or a unique prefix of at least 6 characters)."""
+    card = session.get(Scorecard, scorecard_id)
+    if card is None and len(scorecard_id) >= 6:
+        matches = list(
+            session.scalars(select(Scorecard).where(Scorecard.id.startswith(scorecard_id)).limit(2))
+        )
+        card = matches[0] if len(matches) == 1 else None
+    if card is None:
+        raise NotFound(f"no scorecard {scorecard_id!r}")
+    if user is not None:
+        authorize(user, "scorecard.view", card.workspace, subject=f"scorecard {scorecard_id!r}")
+    return card
+
+
+def scorecard_version(
+    session: Session, trial_id: str, version: int | None = None, *, user: User | None = None
+) -> Scorecard:
+    """One version of a trial's scorecard (the latest when `version` is None)."""
+    trial = get_trial_for(session, trial_id, user)
+    q = select(Scorecard).where(Scorecard.trial_id == trial.id)
+    q = q.where(Scorecard.version == version) if version is not None else q.order_by(Scorecard.version.desc())
+    card = session.scalars(q.limit(1)).first()
+    if card is None:
+        count = session.scalar(select(func.count()).where(Scorecard.trial_id == trial.id)) or 0
+        if version is None or count == 0:
+            raise NotFound(
+                f"trial {trial.id} has no scorecard yet; build one with `finsandbox scorecard build`"
+            )
+        raise NotFound(f"trial {trial.id} has no scorecard version {version} (it has 1 to {count})")
+    return card
+
+
+# --- comparing ----------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Change:
+    """How one principle or recipe moved between two trials."""
+
+    name: str
+    before: float | None
+    after: float | None
+    n_before: int
+    n_after: int
+    delta: float | None
+    p_value: float | None
+    verdict: str  # better | worse | no significant change | new | gone | no data
+
+    def as_dict(self) -> dict[str, Any]:
+        return {k: getattr(self, k) for k in self.__dataclass_fields__}
+
+
+def _change(name: str, a: dict[str, Any] | None, b: dict[str, Any] | None) -> Change:
+    na, nb = (a or {}).get("judged", 0), (b or {}).get("judged", 0)
+    ra, rb = (a or {}).get("pass_rate"), (b or {}).get("pass_rate")
+    if not na and not nb:
+        return Change(name, ra, rb, na, nb, None, None, "no data")
+    if not na:
+        return Change(name, None, rb, na, nb, None, None, "new")
+    if not nb:
+        return Change(name, ra, None, na, nb, None, None, "gone")
+    p = fisher_exact(a["passed"], na, b["passed"], nb)  # type: ignore[index]
+    delta = rb - ra
+    verdict = "no significant change"
+    if p < SIGNIFICANCE:
+        verdict = "better" if delta > 0 else "worse"
+    return Change(name, ra, rb, na, nb, delta, p, verdict)
+
+
+def compare(before: Scorecard, after: Scorecard) -> dict[str, Any]:
+    """What got better or worse from one trial to another of the same use case, and whether it is noise.
+
+    A change counts when Fisher's exact test on passed/failed counts gives p < 0.05.
+    """
+    if before.workspace_id != after.workspace_id:
+        raise InvalidRequest(
+            f"trials {before.trial_id} and {after.trial_id} belong to different use cases; "
+            "compare trials of the same workspace"
+        )
+    a, b = before.data, after.data
+    principles = [
+        _change(pid, a["principles"].get(pid), b["principles"].get(pid))
+        for pid in dict.fromkeys([*a["principles"], *b["principles"]])
+    ]
+    recipes = [
+        _change(k, a["recipes"].get(k), b["recipes"].get(k))
+        for k in dict.fromkeys([*a["recipes"], *b["recipes"]])
+    ]
+    overall = _change("overall", a["overall"], b["overall"])
+    notes = []
+    if a["framework"]["digest"] != b["framework"]["digest"]:
+        notes.append(
+            f"the scorecards use different frameworks ({a['framework']['name']} {a['framework']['version']} "
+            f"and {b['framework']['name']} {b['framework']['version']}); thresholds and grades may differ"
+        )
+    return {
+        "before": {"scorecard_id": before.id, "trial_id": before.trial_id, "version": before.version},
+        "after": {"scorecard_id": after.id, "trial_id": after.trial_id, "version": after.version},
+        "significance": SIGNIFICANCE,
+        "test": "Fisher's exact test, two-sided",
+        "overall": overall.as_dict(),
+        "principles": [c.as_dict() for c in principles],
+        "recipes": [c.as_dict() for c in recipes],
+        "better": [c.name for c in [*principles, *recipes] if c.verdict == "better"],
+        "worse": [c.name for c in [*principles, *recipes] if c.verdict == "worse"],
+        "notes": notes,
+    }
+
+
+def compare_trials(
+    session: Session, trial_a: str, trial_b: str, *, user: User | None = None, actor: str = "system"
+) -> dict[str, Any]:
+    """Compare the latest scorecards of two trials (building them when they do not exist yet)."""
+    cards = []
+    for tid in (trial_a, trial_b):
+        trial = get_trial_for(session, tid, user)
+        card = latest_scorecard(session, trial.id)
+        if card is None:
+            card, _ = build_scorecard(session, trial.id, actor=actor, user=user)
+        cards.append(card)
+    return compare(cards[0], cards[1])
