@@ -255,8 +255,9 @@ def main() -> int:
                 secret = set_up_programme(upstream.url)
                 with processes.server(workers=args.workers) as gateway:
                     print(
-                        f"finsandbox gateway benchmark: {args.requests} requests per cell, database {args.db}, "
-                        f"{args.workers} gateway worker(s), {args.client} client, {os.cpu_count()} CPU(s), "
+                        f"finsandbox gateway benchmark: {args.requests} requests per cell, "
+                        f"database {args.db}, {args.workers} gateway worker(s), {args.client} client, "
+                        f"{os.cpu_count()} CPU(s), "
                         f"Python {sys.version.split()[0]}"
                     )
                     results: list[tuple[Result, Result]] = []
@@ -280,8 +281,9 @@ def main() -> int:
 
 def print_table(results: list[tuple[Result, Result]]) -> None:
     header = (
-        f"{'conc':>5} | {'direct req/s':>12} {'p50 ms':>7} {'p99 ms':>7} | {'gateway req/s':>13} {'p50 ms':>7} "
-        f"{'p99 ms':>7} | {'rps ratio':>9} {'p50 ratio':>9} {'p99 ratio':>9} {'+p50 ms':>8} {'errors':>6}"
+        f"{'conc':>5} | {'direct req/s':>12} {'p50 ms':>7} {'p99 ms':>7} | "
+        f"{'gateway req/s':>13} {'p50 ms':>7} {'p99 ms':>7} | "
+        f"{'rps ratio':>9} {'p50 ratio':>9} {'p99 ratio':>9} {'+p50 ms':>8} {'errors':>6}"
     )
     print(header)
     print("-" * len(header))
@@ -297,8 +299,8 @@ def print_table(results: list[tuple[Result, Result]]) -> None:
         if direct.concurrency == TARGET_CONCURRENCY:
             ok = added <= TARGET_ADDED_P50_MS
             verdict = (
-                f"target: p50 added latency at concurrency {TARGET_CONCURRENCY} <= {TARGET_ADDED_P50_MS:g} ms: "
-                f"{added:.2f} ms, {'met' if ok else 'MISSED'}"
+                f"target: p50 added latency at concurrency {TARGET_CONCURRENCY} "
+                f"<= {TARGET_ADDED_P50_MS:g} ms: {added:.2f} ms, {'met' if ok else 'MISSED'}"
             )
     print("ratios are gateway/direct; +p50 is the gateway's added median latency")
     if verdict:

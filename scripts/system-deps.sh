@@ -11,7 +11,7 @@ python3 -c 'import venv, ensurepip' >/dev/null 2>&1 || need+=(python3-venv)
 # WeasyPrint renders the exit reports to PDF with Pango; DejaVu gives it a font to embed.
 has_pkg() { dpkg-query -W -f='${Status}' "$1" 2>/dev/null | grep -q "install ok installed"; }
 if command -v dpkg-query >/dev/null 2>&1; then
-  for pkg in libpango-1.0-0 libpangoft2-1.0-0 fonts-dejavu-core; do
+  for pkg in libpango-1.0-0 libpangoft2-1.0-0 libharfbuzz-subset0 fonts-dejavu-core; do
     has_pkg "$pkg" || need+=("$pkg")
   done
 fi

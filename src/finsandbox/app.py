@@ -15,6 +15,7 @@ from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from finsandbox import __version__
+from finsandbox.api import router as api_router
 from finsandbox.errors import FinsandboxError, QuotaExceeded
 from finsandbox.gateway import router as gateway_router
 from finsandbox.gateway.backends import close_backends
@@ -87,6 +88,7 @@ def create_app() -> FastAPI:
     app.add_exception_handler(StarletteHTTPException, _http_error)
     app.add_exception_handler(Exception, _unexpected)
     app.include_router(gateway_router)
+    app.include_router(api_router)
 
     @app.get("/healthz", tags=["operations"], summary="Liveness")
     async def healthz() -> dict[str, Any]:

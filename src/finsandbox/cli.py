@@ -44,6 +44,21 @@ def _mount_guard_cli() -> None:
 
 _mount_guard_cli()
 
+
+def _mount_supervision_cli() -> None:
+    from finsandbox.supervision import cli as sv
+
+    app.add_typer(sv.scorecard_app, name="scorecard")
+    app.add_typer(sv.review_app, name="review")
+    app.add_typer(sv.report_app, name="report")
+    app.add_typer(sv.bundle_app, name="bundle")
+    app.add_typer(sv.framework_app, name="framework")
+    app.add_typer(sv.cohort_app, name="cohort")
+    app.command("insights")(sv.insights_command)
+
+
+_mount_supervision_cli()
+
 console = Console()
 err = Console(stderr=True)
 
@@ -102,6 +117,16 @@ programme_app.add_typer(user_app, name="user")
 programme_app.add_typer(workspace_app, name="workspace")
 programme_app.add_typer(member_app, name="member")
 programme_app.add_typer(endpoint_app, name="endpoint")
+
+
+def _mount_token_commands() -> None:
+    from finsandbox.supervision.cli import user_token, user_token_revoke
+
+    user_app.command("token")(user_token)
+    user_app.command("revoke-token")(user_token_revoke)
+
+
+_mount_token_commands()
 
 
 @institution_app.command("add")
@@ -537,6 +562,9 @@ def trial_run(
     ],
     recipe: Annotated[list[str] | None, typer.Option(help="only these recipes; repeatable")] = None,
     max_cases: Annotated[int | None, typer.Option(help="at most this many base cases per recipe")] = None,
+    max_variants: Annotated[
+        int | None, typer.Option(help="at most this many attack variants per base case (a seeded sample)")
+    ] = None,
     max_tokens: Annotated[int, typer.Option(help="max_tokens of each model call")] = 256,
     seed: Annotated[int, typer.Option(help="seed for attacks and generation")] = 0,
     concurrency: Annotated[int, typer.Option(help="cases in flight")] = 4,
@@ -563,6 +591,7 @@ def trial_run(
             name=name,
             recipes=recipe,
             max_cases=max_cases,
+            max_variants=max_variants,
             max_tokens=max_tokens,
             seed=seed,
             concurrency=concurrency,
@@ -698,11 +727,14 @@ def serve(
 def demo(
     serve: Annotated[bool, typer.Option("--serve/--no-serve", help="keep serving after the demo")] = True,
     port: Annotated[int | None, typer.Option(help="port (default FINSANDBOX_PORT)")] = None,
+    trials: Annotated[
+        bool, typer.Option("--trials/--no-trials", help="run the four reference trials")
+    ] = True,
 ) -> None:
-    """Set up the demo programme, call the embedded model through the gateway, show the evidence."""
+    """Set up the demo programme, call the embedded model through the gateway, run the reference trials."""
     from finsandbox.demo import run_demo
 
-    run_demo(console, serve=serve, port=port)
+    run_demo(console, serve=serve, port=port, trials=trials)
 
 
 def main() -> None:

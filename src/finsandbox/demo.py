@@ -1,18 +1,26 @@
 """The demo: a small programme on the embedded defaults, exercised end to end through the gateway.
 
-It is idempotent: institutions, users and the workspace are reused when they exist; a new
-demo key is created each run, because keys are shown only once.
+It sets up a cohort-sized programme (a supervisor, an operator, three banks, two tech
+partners, the four reference use cases as workspaces), sends chat completions with the
+official `openai` client, then runs the four reference suites as trials through the same
+gateway and prints what they found by theme and by principle. It is idempotent: existing
+institutions, users and workspaces are reused; a new key is created each run, because keys
+are shown only once.
 """
 
 from __future__ import annotations
 
+import asyncio
 import socket
 import threading
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
 
 from rich.console import Console
 from rich.panel import Panel
+from rich.table import Table
 from sqlalchemy import select
 
 from finsandbox import ledger
@@ -25,25 +33,79 @@ from finsandbox.store.models import Endpoint, Institution, Membership, User, Wor
 
 DEMO_PASSWORD = "sandbox-demo-2026"
 DEMO_ACTOR = "demo"
-WORKSPACE = "demo-customer-service"
 ENDPOINT = "smollm2"
+SUPERVISOR = "Hong Kong Monetary Authority (demo)"
 
 INSTITUTIONS = [
-    ("Hong Kong Monetary Authority (demo)", "supervisor"),
-    ("Harbour Bank (demo)", "bank"),
-    ("Kowloon AI Labs (demo)", "tech_partner"),
+    (SUPERVISOR, "supervisor"),
     ("Sandbox Operator (demo)", "operator"),
+    ("Harbour Bank (demo)", "bank"),
+    ("Lion Rock Bank (demo)", "bank"),
+    ("Victoria Bank (demo)", "bank"),
+    ("Kowloon AI Labs (demo)", "tech_partner"),
+    ("Pearl River Analytics (demo)", "tech_partner"),
 ]
 USERS = [
-    ("supervisor@demo.finsandbox.hk", "Sam Supervisor", "Hong Kong Monetary Authority (demo)", None),
-    ("banker@demo.finsandbox.hk", "Bonnie Banker", "Harbour Bank (demo)", "owner"),
-    ("engineer@demo.finsandbox.hk", "Eddie Engineer", "Kowloon AI Labs (demo)", "developer"),
-    ("operator@demo.finsandbox.hk", "Olive Operator", "Sandbox Operator (demo)", None),
+    ("supervisor@demo.finsandbox.hk", "Sam Supervisor", SUPERVISOR),
+    ("operator@demo.finsandbox.hk", "Olive Operator", "Sandbox Operator (demo)"),
+    ("harbour@demo.finsandbox.hk", "Hannah Harbour", "Harbour Bank (demo)"),
+    ("lionrock@demo.finsandbox.hk", "Leo Lionrock", "Lion Rock Bank (demo)"),
+    ("victoria@demo.finsandbox.hk", "Vera Victoria", "Victoria Bank (demo)"),
+    ("kowloon@demo.finsandbox.hk", "Kit Kowloon", "Kowloon AI Labs (demo)"),
+    ("pearl@demo.finsandbox.hk", "Pat Pearl", "Pearl River Analytics (demo)"),
 ]
+
+
+@dataclass(frozen=True)
+class DemoUseCase:
+    slug: str
+    title: str
+    theme: str
+    bank: str
+    members: tuple[tuple[str, str], ...]
+    customer_facing: bool = False
+
+
+USE_CASES = [
+    DemoUseCase(
+        "harbour-customer-service",
+        "Customer-service assistant",
+        "customer_service",
+        "Harbour Bank (demo)",
+        (("harbour@demo.finsandbox.hk", "owner"), ("kowloon@demo.finsandbox.hk", "developer")),
+        True,
+    ),
+    DemoUseCase(
+        "lionrock-fraud-triage",
+        "Fraud alert triage and STR drafting",
+        "anti_fraud",
+        "Lion Rock Bank (demo)",
+        (("lionrock@demo.finsandbox.hk", "owner"), ("pearl@demo.finsandbox.hk", "developer")),
+    ),
+    DemoUseCase(
+        "victoria-credit-memo",
+        "Credit memo drafting",
+        "risk_management",
+        "Victoria Bank (demo)",
+        (("victoria@demo.finsandbox.hk", "owner"),),
+    ),
+    DemoUseCase(
+        "harbour-kyc-extraction",
+        "KYC and trade document extraction",
+        "process_reengineering",
+        "Harbour Bank (demo)",
+        (("harbour@demo.finsandbox.hk", "owner"), ("pearl@demo.finsandbox.hk", "developer")),
+    ),
+]
+CHAT_WORKSPACE = USE_CASES[0].slug
 QUESTIONS = [
     "In one sentence, what is a credit card annual fee?",
     "Give one tip for keeping online banking passwords safe.",
 ]
+# Trial size for the demo: enough to see every recipe, small enough for 2 CPU cores.
+DEMO_MAX_CASES = 2
+DEMO_MAX_VARIANTS = 1
+DEMO_MAX_TOKENS = 128
 
 
 @dataclass
@@ -52,51 +114,71 @@ class DemoSetup:
     endpoint: str
     key_prefix: str
     secret: str
+    workspaces: list[str] = field(default_factory=list)
+
+
+def _ensure_institutions(s: Any) -> dict[str, Institution]:
+    insts: dict[str, Institution] = {}
+    for name, kind in INSTITUTIONS:
+        inst = s.scalars(select(Institution).where(Institution.name == name)).first()
+        insts[name] = inst or create_institution(s, name=name, kind=kind, actor=DEMO_ACTOR)
+    return insts
 
 
 def setup_programme() -> DemoSetup:
-    """Create (or reuse) the demo programme and a fresh key."""
+    """Create (or reuse) the demo programme and a fresh key for the chat workspace."""
     upgrade()
     with session_scope(write=True) as s:
-        insts: dict[str, Institution] = {}
-        for name, kind in INSTITUTIONS:
-            inst = s.scalars(select(Institution).where(Institution.name == name)).first()
-            insts[name] = inst or create_institution(s, name=name, kind=kind, actor=DEMO_ACTOR)
-        bank = insts["Harbour Bank (demo)"]
-        ws = s.scalars(select(Workspace).where(Workspace.slug == WORKSPACE)).first()
-        if ws is None:
-            ws = create_workspace(
+        insts = _ensure_institutions(s)
+        users: dict[str, User] = {}
+        for email, display, inst_name in USERS:
+            user = s.scalars(select(User).where(User.email == email)).first()
+            users[email] = user or create_user(
                 s,
-                slug=WORKSPACE,
-                name="Customer-service assistant",
-                theme="customer_service",
-                bank=bank,
+                email=email,
+                display_name=display,
+                institution=insts[inst_name],
+                password=DEMO_PASSWORD,
                 actor=DEMO_ACTOR,
             )
-        for email, display, inst_name, ws_role in USERS:
-            user = s.scalars(select(User).where(User.email == email)).first()
-            if user is None:
-                user = create_user(
-                    s,
-                    email=email,
-                    display_name=display,
-                    institution=insts[inst_name],
-                    password=DEMO_PASSWORD,
-                    actor=DEMO_ACTOR,
+        chat_ws: Workspace | None = None
+        for uc in USE_CASES:
+            ws = s.scalars(select(Workspace).where(Workspace.slug == uc.slug)).first()
+            if ws is None:
+                ws = create_workspace(
+                    s, slug=uc.slug, name=uc.title, theme=uc.theme, bank=insts[uc.bank], actor=DEMO_ACTOR
                 )
-            if (
-                ws_role
-                and not s.scalars(
-                    select(Membership).where(Membership.workspace_id == ws.id, Membership.user_id == user.id)
+            for email, role in uc.members:
+                member = s.scalars(
+                    select(Membership).where(
+                        Membership.workspace_id == ws.id, Membership.user_id == users[email].id
+                    )
                 ).first()
-            ):
-                add_member(s, ws, user, role=ws_role, actor=DEMO_ACTOR)
-        if not s.scalars(
-            select(Endpoint).where(Endpoint.workspace_id == ws.id, Endpoint.name == ENDPOINT)
-        ).first():
-            add_endpoint(s, ws, name=ENDPOINT, backend="llamacpp", config={}, actor=DEMO_ACTOR)
-        new = create_key(s, ws, name="demo key", actor=DEMO_ACTOR, rpm_limit=120, tpm_limit=50_000)
-        return DemoSetup(workspace=WORKSPACE, endpoint=ENDPOINT, key_prefix=new.key.prefix, secret=new.secret)
+                if member is None:
+                    add_member(s, ws, users[email], role=role, actor=DEMO_ACTOR)
+            if not s.scalars(
+                select(Endpoint).where(Endpoint.workspace_id == ws.id, Endpoint.name == ENDPOINT)
+            ).first():
+                add_endpoint(
+                    s,
+                    ws,
+                    name=ENDPOINT,
+                    backend="llamacpp",
+                    config={},
+                    actor=DEMO_ACTOR,
+                    customer_facing=uc.customer_facing,
+                )
+            if uc.slug == CHAT_WORKSPACE:
+                chat_ws = ws
+        assert chat_ws is not None
+        new = create_key(s, chat_ws, name="demo key", actor=DEMO_ACTOR, rpm_limit=120, tpm_limit=50_000)
+        return DemoSetup(
+            workspace=CHAT_WORKSPACE,
+            endpoint=ENDPOINT,
+            key_prefix=new.key.prefix,
+            secret=new.secret,
+            workspaces=[uc.slug for uc in USE_CASES],
+        )
 
 
 def _port_free(host: str, port: int) -> bool:
@@ -129,45 +211,32 @@ def start_server(host: str, port: int):  # type: ignore[no-untyped-def]
     return server, thread
 
 
-def run_demo(console: Console, *, serve: bool, port: int | None) -> None:
+def chat(console: Console, base_url: str, demo: DemoSetup) -> None:
+    """Two calls with the official client: one plain, one streamed."""
     from openai import OpenAI
 
-    settings = get_settings()
-    host, port = settings.host, port or settings.port
-    console.rule("finsandbox demo")
-    console.print(f"data directory: {settings.home}")
-    demo = setup_programme()
-    console.print(
-        f"programme ready: workspace [bold]{demo.workspace}[/], endpoint [bold]{demo.endpoint}[/] "
-        f"(embedded SmolLM2-135M-Instruct via llama.cpp), key [bold]{demo.key_prefix}[/]"
-    )
-    server, thread = start_server(host, port)
-    base_url = f"http://{host}:{port}/v1"
-    console.print(f"gateway listening on {base_url}")
-    client = OpenAI(base_url=base_url, api_key=demo.secret, max_retries=0, timeout=120)
-
+    client = OpenAI(base_url=base_url, api_key=demo.secret, max_retries=0, timeout=300)
     models = client.models.list()
     console.print(f"models visible to the key: {', '.join(m.id for m in models.data)}")
     for i, question in enumerate(QUESTIONS):
         started = time.perf_counter()
+        messages = [{"role": "user", "content": question}]
         if i == 0:
             reply = client.chat.completions.create(
                 model=demo.endpoint,
                 messages=[
                     {"role": "system", "content": "You are a concise assistant for a Hong Kong bank."},
-                    {"role": "user", "content": question},
+                    *messages,
                 ],
                 max_tokens=64,
                 temperature=0.2,
                 seed=7,
             )
-            answer = reply.choices[0].message.content or ""
-            usage = reply.usage
-            mode = "non-streaming"
+            answer, usage, mode = reply.choices[0].message.content or "", reply.usage, "non-streaming"
         else:
             stream = client.chat.completions.create(
                 model=demo.endpoint,
-                messages=[{"role": "user", "content": question}],
+                messages=messages,
                 max_tokens=64,
                 temperature=0.2,
                 seed=7,
@@ -181,8 +250,7 @@ def run_demo(console: Console, *, serve: bool, port: int | None) -> None:
                     parts.append(chunk.choices[0].delta.content)
                 if chunk.usage:
                     usage = chunk.usage
-            answer = "".join(parts)
-            mode = "streaming"
+            answer, mode = "".join(parts), "streaming"
         elapsed = (time.perf_counter() - started) * 1000
         tokens = (
             f"{usage.prompt_tokens} prompt + {usage.completion_tokens} completion tokens" if usage else "?"
@@ -195,6 +263,137 @@ def run_demo(console: Console, *, serve: bool, port: int | None) -> None:
             )
         )
 
+
+def run_trials(console: Console, base_url: str) -> list[str]:
+    """Run the four reference suites as trials through the running gateway; returns the trial ids."""
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+    from finsandbox.evals.trials import create_trial, run_trial
+
+    trial_ids: list[str] = []
+    with session_scope(write=True) as s:
+        for uc in USE_CASES:
+            trial = create_trial(
+                s,
+                workspace=uc.slug,
+                endpoint=ENDPOINT,
+                suites=[uc.theme],
+                actor=DEMO_ACTOR,
+                name=f"demo: {uc.theme} reference suite",
+                max_cases=DEMO_MAX_CASES,
+                max_variants=DEMO_MAX_VARIANTS,
+                max_tokens=DEMO_MAX_TOKENS,
+                concurrency=2,
+                gateway_url=base_url,
+            )
+            trial_ids.append(trial.id)
+    with Progress(
+        TextColumn("[bold]{task.description:<24}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeElapsedColumn(),
+        console=console,
+    ) as progress:
+        for uc, trial_id in zip(USE_CASES, trial_ids, strict=True):
+            task = progress.add_task(uc.theme, total=None)
+
+            def update(done: int, total: int, _result: Any, task: Any = task) -> None:
+                progress.update(task, completed=done, total=total)
+
+            trial = asyncio.run(run_trial(trial_id, actor=DEMO_ACTOR, on_progress=update))
+            if trial.status != "completed":
+                console.print(f"[red]trial {trial.id} {trial.status}: {trial.error}[/]")
+    return trial_ids
+
+
+def supervise(output_dir: Path, trial_ids: list[str]) -> list[str]:
+    """Scorecards for every trial; for the customer-service use case, a supervisor's review with a
+    finding tied to its worst failing case, its exit report (HTML and PDF) and a signed bundle."""
+    import json
+
+    from finsandbox.access import get_user
+    from finsandbox.supervision.demo import demo_review
+    from finsandbox.supervision.scorecards import build_scorecard
+
+    lines: list[str] = []
+    (output_dir / "scorecards").mkdir(parents=True, exist_ok=True)
+    with session_scope(write=True) as s:
+        supervisor = get_user(s, "supervisor@demo.finsandbox.hk")
+        for trial_id in trial_ids[1:]:
+            card, _ = build_scorecard(s, trial_id, actor=f"user:{supervisor.email}", user=supervisor)
+            path = output_dir / "scorecards" / f"{card.trial_id}-v{card.version}.json"
+            path.write_text(json.dumps({"id": card.id, **card.data}, indent=2, default=str), encoding="utf-8")
+            lines.append(f"scorecard: {path}")
+    out = demo_review(
+        workspace=CHAT_WORKSPACE,
+        trial_ids=trial_ids[:1],
+        supervisor_email="supervisor@demo.finsandbox.hk",
+        participant_email="harbour@demo.finsandbox.hk",
+        output_dir=output_dir,
+    )
+    return out.lines() + lines
+
+
+def _pct(x: float | None) -> str:
+    return "-" if x is None else f"{100 * x:.0f}%"
+
+
+def print_summary(console: Console, trial_ids: list[str]) -> None:
+    """One table: rows are principles, columns are themes, cells are pass rates (cases)."""
+    from finsandbox.evals.trials import get_trial
+
+    with session_scope() as s:
+        trials = [get_trial(s, t) for t in trial_ids]
+        per_theme: dict[str, dict[str, Any]] = {}
+        for t in trials:
+            theme = next(iter((t.summary or {}).get("themes", {})), t.workspace.theme)
+            per_theme[theme] = (t.summary or {}).get("principles", {})
+        principles = sorted({p for d in per_theme.values() for p in d})
+        table = Table(title="reference use cases on the embedded model: pass rate by principle (cases)")
+        table.add_column("principle")
+        for theme in per_theme:
+            table.add_column(theme.replace("_", " "), justify="right")
+        for p in principles:
+            row = [p.replace("_", " ")]
+            for theme in per_theme:
+                cell = per_theme[theme].get(p)
+                row.append(f"{_pct(cell['pass_rate'])} ({cell['n']})" if cell else "")
+            table.add_row(*row)
+        totals = ["[bold]all recipes[/]"]
+        for t in trials:
+            theme_stats = next(iter((t.summary or {}).get("themes", {}).values()), None)
+            totals.append(f"{_pct(theme_stats['pass_rate'])} ({theme_stats['n']})" if theme_stats else "")
+        table.add_row(*totals)
+        console.print(table)
+        for t in trials:
+            console.print(f"  {t.workspace.slug}: trial {t.id} ({t.status}, {t.done_cases} cases)")
+    console.print(
+        "full results: finsandbox trial show TRIAL_ID, finsandbox trial export TRIAL_ID -o results.jsonl"
+    )
+
+
+def run_demo(console: Console, *, serve: bool, port: int | None, trials: bool = True) -> None:
+    settings = get_settings()
+    host, port = settings.host, port or settings.port
+    console.rule("finsandbox demo")
+    console.print(f"data directory: {settings.home}")
+    demo = setup_programme()
+    console.print(
+        f"programme ready: {len(USE_CASES)} use-case workspaces, endpoint [bold]{demo.endpoint}[/] "
+        "(embedded SmolLM2-135M-Instruct via llama.cpp), "
+        f"chat key [bold]{demo.key_prefix}[/] for {demo.workspace}"
+    )
+    server, thread = start_server(host, port)
+    base_url = f"http://{host}:{port}/v1"
+    console.print(f"gateway listening on {base_url}")
+    chat(console, base_url, demo)
+    if trials:
+        console.rule("trials: the four reference use cases, through the gateway")
+        trial_ids = run_trials(console, base_url)
+        print_summary(console, trial_ids)
+        console.rule("supervision: scorecards, a review, the exit report and the evidence bundle")
+        for line in supervise(settings.home / "demo-output", trial_ids):
+            console.print(line, soft_wrap=True, highlight=False)
     with session_scope() as s:
         report = ledger.verify(s)
     console.print(

@@ -12,7 +12,10 @@ import logging
 from typing import Any
 
 import pytest
-from gateway_support import (
+from starlette.testclient import TestClient
+
+from finsandbox.testing.processes import free_port
+from tests.gateway.gateway_support import (
     assert_ledger_consistent,
     assert_openai_error,
     auth,
@@ -23,9 +26,6 @@ from gateway_support import (
     revoke,
     usage_rows,
 )
-from starlette.testclient import TestClient
-
-from finsandbox.testing.processes import free_port
 
 URL = "/v1/chat/completions"
 

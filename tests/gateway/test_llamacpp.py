@@ -6,8 +6,9 @@ import json
 from typing import Any
 
 import pytest
-from gateway_support import auth
 from starlette.testclient import TestClient
+
+from tests.gateway.gateway_support import auth
 
 pytestmark = pytest.mark.slow
 

@@ -16,7 +16,9 @@ from typing import Any
 
 import httpx
 import pytest
-from gateway_support import (
+
+from finsandbox.testing import processes
+from tests.gateway.gateway_support import (
     assert_ledger_consistent,
     fresh_quota_window,
     gateway_entries,
@@ -24,8 +26,6 @@ from gateway_support import (
     upstream_config,
     usage_rows,
 )
-
-from finsandbox.testing import processes
 
 pytestmark = pytest.mark.slow
 

@@ -14,11 +14,16 @@ from typing import Any
 import httpx
 import openai
 import pytest
-from gateway_support import assert_ledger_consistent, fresh_quota_window, gateway_entries, usage_rows
 from openai import OpenAI
 
 from finsandbox import ledger
 from finsandbox.testing import processes
+from tests.gateway.gateway_support import (
+    assert_ledger_consistent,
+    fresh_quota_window,
+    gateway_entries,
+    usage_rows,
+)
 
 pytestmark = pytest.mark.slow
 

@@ -72,9 +72,9 @@ def relations(session: Session, user: User, resource: Resource) -> set[str]:
 
 def can_see(session: Session, user: User, resource: Resource) -> bool:
     """Whether the resource's existence may be revealed to the user."""
-    if user.role in ("supervisor", "operator"):
-        return True
-    return isinstance(resource, Workspace) and "member" in relations(session, user, resource)
+    if user.role in ("supervisor", "operator") or not isinstance(resource, Workspace):
+        return True  # only workspaces (and what is inside them) are hidden from other banks
+    return "member" in relations(session, user, resource)
 
 
 def authorize(user: User, action: str, resource: Resource = None, *, subject: str | None = None) -> None:
@@ -98,7 +98,7 @@ def authorize(user: User, action: str, resource: Resource = None, *, subject: st
             f"workspace {resource.slug!r}" if isinstance(resource, Workspace) else "such object"
         )
         raise NotFound(f"no {what}")
-    raise PermissionDenied(f"{rule.refusal}; {user.email} is a {user.role}")
+    raise PermissionDenied(f"{rule.refusal} ({user.email} has the role {user.role})")
 
 
 def allowed(user: User, action: str, resource: Resource = None) -> bool:

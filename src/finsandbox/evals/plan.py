@@ -8,6 +8,7 @@ items it had planned, and a digest of every file the suites read proves they did
 from __future__ import annotations
 
 import hashlib
+import random
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -95,9 +96,15 @@ def recipe_cases(recipe: Recipe) -> list[Case]:
 
 
 def plan(
-    suites: list[LoadedSuite], *, recipes: list[str] | None, max_cases: int | None, seed: int
+    suites: list[LoadedSuite],
+    *,
+    recipes: list[str] | None,
+    max_cases: int | None,
+    seed: int,
+    max_variants: int | None = None,
 ) -> list[WorkItem]:
-    """Base cases (at most `max_cases` per recipe, in dataset order) followed by their attack variants."""
+    """Base cases (at most `max_cases` per recipe, in dataset order) followed by their attack variants
+    (at most `max_variants` per base case, a seeded sample, for quick runs such as the demo)."""
     wanted = set(recipes or [])
     known = {r.name for s in suites for r in s.suite.recipes}
     unknown = wanted - known
@@ -118,7 +125,12 @@ def plan(
             cases = list(base)
             bound = bind_recipe(recipe, judge=_PlanningJudge())
             for case in base:
-                cases.extend(bound.variants(case, seed))
+                variants = bound.variants(case, seed)
+                if max_variants is not None and len(variants) > max_variants:
+                    rng = random.Random(f"{seed}/{suite.name}/{recipe.name}/{case.id}")
+                    keep = sorted(rng.sample(range(len(variants)), max_variants))
+                    variants = [variants[i] for i in keep]
+                cases.extend(variants)
             for case in cases:
                 key = f"{suite.name}/{recipe.name}/{case.id}"
                 if key in seen:

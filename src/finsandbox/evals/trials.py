@@ -53,6 +53,7 @@ def create_trial(
     name: str | None = None,
     recipes: list[str] | None = None,
     max_cases: int | None = None,
+    max_variants: int | None = None,
     max_tokens: int = 256,
     temperature: float = 0.0,
     seed: int = 0,
@@ -75,7 +76,9 @@ def create_trial(
         get_endpoint(session, ws.id, judge_endpoint)
     get_executor(executor, concurrency)
     loaded = [load(ref) for ref in suites]
-    items = plan(loaded, recipes=recipes, max_cases=max_cases, seed=seed)
+    if max_variants is not None and max_variants < 0:
+        raise InvalidRequest("--max-variants must be 0 or more")
+    items = plan(loaded, recipes=recipes, max_cases=max_cases, seed=seed, max_variants=max_variants)
     if not items:
         raise InvalidRequest("the chosen suites and recipes hold no cases")
     build_scorers(loaded, _NoJudge() if judge_endpoint else None)
@@ -102,6 +105,7 @@ def create_trial(
             ],
             "recipes": recipes,
             "max_cases": max_cases,
+            "max_variants": max_variants,
             "max_tokens": max_tokens,
             "temperature": temperature,
             "seed": seed,
@@ -307,7 +311,13 @@ async def run_trial(
         loaded = _loaded_for(trial)
         items = [
             i
-            for i in plan(loaded, recipes=cfg["recipes"], max_cases=cfg["max_cases"], seed=cfg["seed"])
+            for i in plan(
+                loaded,
+                recipes=cfg["recipes"],
+                max_cases=cfg["max_cases"],
+                seed=cfg["seed"],
+                max_variants=cfg.get("max_variants"),
+            )
             if i.key not in done
         ]
         spec = RunSpec(

@@ -188,7 +188,6 @@ async def _stream(call: Call, parsed: ChatCompletionRequest, request: ChatReques
                         "usage": _usage(usage),
                     }
                 )
-            yield "data: [DONE]\n\n"
             state.status = "ok"
         except GuardBlocked as exc:
             state.status = "blocked"
@@ -213,6 +212,10 @@ async def _stream(call: Call, parsed: ChatCompletionRequest, request: ChatReques
             state.text = guard.released_text
             await chunks.aclose()
             await service.finish_stream(call, state)
+        # Only once the call is recorded: a client that has seen [DONE] finds it metered, and its
+        # tokens already count against the key's quotas when it sends its next request.
+        if state.status == "ok":
+            yield "data: [DONE]\n\n"
 
     return StreamingResponse(
         events(),

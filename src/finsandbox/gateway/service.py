@@ -1,40 +1,47 @@
 """One gateway call, from authenticated key to metered, guarded answer.
 
-    admit        one write transaction: key -> workspace -> endpoint -> quota
+    admit        key -> workspace -> endpoint -> quota, committed before the call goes on
     input guards the caller's messages, redacted or blocked, before any backend sees them
     backend      complete or stream
     output guards the reply (or each window of a stream) before the caller sees it
-    record       one write transaction: quota tokens, usage row, ledger entry with the
-                 redacted prompt and completion and every guard decision
+    record       quota tokens, usage row, ledger entry with the redacted prompt and
+                 completion and every guard decision, committed before the caller hears back
 
-Database work is synchronous SQLAlchemy run in worker threads; the model call is async.
+Both database steps are jobs for the process's group-commit writer (writer.py): one thread,
+one connection, many calls per transaction, each caller resumed only after its COMMIT. The
+model call is async.
 A call that fails or is blocked after admission is still recorded, so the ledger and the
 meter see every request that reached the gateway's guards.
 """
 
 from __future__ import annotations
 
+import hashlib
+import hmac
 import re
 import time
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from functools import lru_cache
 from typing import Any
 
 import anyio
+from sqlalchemy import Connection, bindparam, select
 
 from finsandbox import ledger
-from finsandbox.access.keys import authenticate
+from finsandbox.access.keys import KEY_SCHEME, authenticate
 from finsandbox.config import get_settings
-from finsandbox.errors import FinsandboxError, InvalidRequest
+from finsandbox.errors import AuthenticationFailed, FinsandboxError, InvalidRequest, NotFound
 from finsandbox.gateway.backends import Backend, ChatChunk, ChatRequest, ChatResult, Usage, get_backend
 from finsandbox.gateway.guarding import GuardedCall, with_canary
-from finsandbox.gateway.metering import CallRecord, record_call
+from finsandbox.gateway.metering import CallRecord, RecordCall
 from finsandbox.gateway.quotas import Quotas, make_quotas
 from finsandbox.gateway.schemas import ChatCompletionRequest
-from finsandbox.programme.workspaces import get_endpoint, list_endpoints
+from finsandbox.gateway.writer import Job, writer
+from finsandbox.programme.workspaces import list_endpoints
 from finsandbox.store.db import session_scope
-from finsandbox.store.models import ApiKey
+from finsandbox.store.models import ApiKey, Endpoint, Workspace
 
 TRIAL_HEADER = "X-Finsandbox-Trial"
 CASE_HEADER = "X-Finsandbox-Case"
@@ -105,33 +112,110 @@ def check_case_header(value: str | None) -> str | None:
     return value
 
 
-def _admit(
-    secret: str | None,
-    model: str | None,
-    trial_id: str | None,
-    parse_error: FinsandboxError | None,
-    case_id: str | None = None,
-) -> Admitted:
-    with session_scope(write=True) as session:
-        key = authenticate(session, secret)
-        if parse_error is not None:
-            raise parse_error
-        assert model is not None
-        endpoint = get_endpoint(session, key.workspace_id, model)
-        quotas().admit(session, key)
-        return Admitted(
+_keys = ApiKey.__table__
+_workspaces = Workspace.__table__
+_endpoints = Endpoint.__table__
+_KEY = (
+    select(
+        _keys.c.id,
+        _keys.c.prefix,
+        _keys.c.key_hash,
+        _keys.c.workspace_id,
+        _keys.c.revoked_at,
+        _keys.c.expires_at,
+        _keys.c.rpm_limit,
+        _keys.c.tpm_limit,
+        _keys.c.token_budget,
+        _keys.c.tokens_used,
+        _workspaces.c.guard_policy,
+    )
+    .join_from(_keys, _workspaces, _keys.c.workspace_id == _workspaces.c.id)
+    .where(_keys.c.prefix == bindparam("prefix"))
+)
+_ENDPOINT = select(
+    _endpoints.c.name,
+    _endpoints.c.backend,
+    _endpoints.c.config,
+    _endpoints.c.customer_facing,
+    _endpoints.c.canary,
+).where(
+    _endpoints.c.workspace_id == bindparam("ws"),
+    _endpoints.c.name == bindparam("name"),
+    _endpoints.c.enabled.is_(True),
+)
+
+
+def _key_prefix(secret: str | None) -> str:
+    """The prefix of a well-formed secret; refuses a missing or foreign one before any database work."""
+    if not secret:
+        raise AuthenticationFailed(
+            "no API key given: send it as 'Authorization: Bearer <key>'", code="missing_api_key"
+        )
+    parts = secret.split("_")
+    if len(parts) < 3 or parts[0] != KEY_SCHEME:
+        raise AuthenticationFailed("the API key is not a finsandbox key")
+    return f"{parts[0]}_{parts[1]}"
+
+
+class AdmitCall(Job[Admitted]):
+    """Authenticate, find the endpoint and count the request, inside the writer's transaction.
+
+    The same checks, order and messages as `access.keys.authenticate`, `get_endpoint` and the
+    quotas, on Core rows read fresh in the transaction that counts the request: nothing about a
+    key is cached, so a revocation, expiry or budget change applies to the very next call in
+    every process. Every refusal is raised before the only write (the request counter).
+    """
+
+    def __init__(
+        self,
+        secret: str,
+        model: str | None,
+        trial_id: str | None,
+        parse_error: FinsandboxError | None,
+        case_id: str | None,
+    ) -> None:
+        self.prefix = _key_prefix(secret)
+        self.digest = hashlib.sha256(secret.encode("utf-8")).hexdigest()
+        self.model = model
+        self.trial_id = trial_id
+        self.parse_error = parse_error
+        self.case_id = case_id
+        self.admitted: Admitted | None = None
+
+    def rows(self, conn: Connection) -> None:
+        key = conn.execute(_KEY, {"prefix": self.prefix}).first()
+        if key is None or not hmac.compare_digest(key.key_hash, self.digest):
+            raise AuthenticationFailed("the API key is not valid")
+        if key.revoked_at is not None:
+            raise AuthenticationFailed(f"the API key {self.prefix} has been revoked", code="revoked_api_key")
+        if key.expires_at is not None and key.expires_at <= datetime.now(UTC):
+            raise AuthenticationFailed(f"the API key {self.prefix} has expired", code="expired_api_key")
+        if self.parse_error is not None:
+            raise self.parse_error
+        assert self.model is not None
+        endpoint = conn.execute(_ENDPOINT, {"ws": key.workspace_id, "name": self.model}).first()
+        if endpoint is None:
+            raise NotFound(
+                f"the model {self.model!r} does not exist in this workspace", code="model_not_found"
+            )
+        quotas().admit(conn, key)
+        self.admitted = Admitted(
             key_id=key.id,
             key_prefix=key.prefix,
             workspace_id=key.workspace_id,
             endpoint=endpoint.name,
             backend_kind=endpoint.backend,
             backend_config=dict(endpoint.config),
-            trial_id=trial_id,
-            case_id=case_id if trial_id else None,
-            guard_policy=key.workspace.guard_policy,
+            trial_id=self.trial_id,
+            case_id=self.case_id if self.trial_id else None,
+            guard_policy=key.guard_policy,
             customer_facing=endpoint.customer_facing,
             canary=endpoint.canary,
         )
+
+    def result(self) -> Admitted:
+        assert self.admitted is not None
+        return self.admitted
 
 
 async def admit(
@@ -141,24 +225,21 @@ async def admit(
     parse_error: FinsandboxError | None = None,
     case_id: str | None = None,
 ) -> Admitted:
-    """Authenticate first (so an anonymous caller learns nothing else), then validate and admit."""
-    return await anyio.to_thread.run_sync(_admit, secret, model, trial_id, parse_error, case_id)
+    """Authenticate first (so an anonymous caller learns nothing else), then validate and admit.
 
-
-def _record(call: CallRecord) -> int:
-    with session_scope(write=True) as session:
-        key = session.get(ApiKey, call.key_id)
-        assert key is not None
-        tokens = call.prompt_tokens + call.completion_tokens
-        quotas().record(session, key, tokens)
-        usage = record_call(session, call)
-        return usage.ledger_seq or 0
+    Returns only once the request is counted and committed (group commit, see writer.py).
+    """
+    job = AdmitCall(secret or "", model, trial_id, parse_error, case_id)
+    return await writer().run(job)
 
 
 async def record(call: CallRecord) -> int:
-    """Write the meter and ledger even if the caller's task is being cancelled."""
+    """Write the meter and ledger even if the caller's task is being cancelled; returns the seq.
+
+    Returns only after the transaction holding the call's ledger entry has committed.
+    """
     with anyio.CancelScope(shield=True):
-        return await anyio.to_thread.run_sync(_record, call)
+        return await writer().run(RecordCall(call, quotas()))
 
 
 def precheck(req: ChatCompletionRequest) -> None:

@@ -11,10 +11,11 @@ from __future__ import annotations
 
 import hashlib
 import json
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import select, text
+from sqlalchemy import Connection, select, text
 from sqlalchemy.orm import Session
 
 from finsandbox.store.models import LedgerEntry
@@ -65,10 +66,13 @@ def hash_of(entry: LedgerEntry, *, seq: int | None = None) -> str:
     )
 
 
+_PG_LOCK = text("SELECT pg_advisory_xact_lock(:k)")
+
+
 def _lock_head(session: Session) -> None:
     bind = session.get_bind()
     if bind.dialect.name == "postgresql":
-        session.execute(text("SELECT pg_advisory_xact_lock(:k)"), {"k": _PG_LOCK_KEY})
+        session.execute(_PG_LOCK, {"k": _PG_LOCK_KEY})
     # SQLite: the caller opened the transaction with BEGIN IMMEDIATE (session_scope(write=True)),
     # which already excludes every other writer. Were it forgotten, the primary key on seq and
     # the unique prev_hash still refuse a fork; the late writer gets an error, not a branch.
@@ -76,6 +80,76 @@ def _lock_head(session: Session) -> None:
 
 def head(session: Session) -> LedgerEntry | None:
     return session.scalars(select(LedgerEntry).order_by(LedgerEntry.seq.desc()).limit(1)).first()
+
+
+@dataclass(frozen=True)
+class Head:
+    """The newest entry's sequence number and hash: all that appending after it needs."""
+
+    seq: int
+    entry_hash: str
+
+
+_HEAD = select(LedgerEntry.seq, LedgerEntry.entry_hash).order_by(LedgerEntry.seq.desc()).limit(1)
+_INSERT = LedgerEntry.__table__.insert()
+
+
+def read_head(conn: Connection) -> Head:
+    """Lock the chain and read its head on a Core connection inside a write transaction.
+
+    PostgreSQL: the same advisory lock as `append`; SQLite: the transaction must have begun
+    with BEGIN IMMEDIATE, which already excludes every other writer.
+    """
+    if conn.dialect.name == "postgresql":
+        conn.execute(_PG_LOCK, {"k": _PG_LOCK_KEY})
+    row = conn.execute(_HEAD).first()
+    return Head(0, GENESIS) if row is None else Head(row[0], row[1])
+
+
+def _fields(
+    seq: int, prev: str, *, actor: str, kind: str, payload: dict[str, Any], workspace_id: str | None
+) -> dict[str, Any]:
+    body = canonical(payload)
+    fields: dict[str, Any] = {
+        "seq": seq,
+        "ts": datetime.now(UTC).isoformat(timespec="microseconds"),
+        "actor": actor,
+        "workspace_id": workspace_id,
+        "kind": kind,
+        "payload": body,
+        "payload_digest": sha256_hex(body),
+        "prev_hash": prev,
+    }
+    fields["entry_hash"] = entry_hash(
+        seq=seq,
+        ts=fields["ts"],
+        actor=actor,
+        workspace_id=workspace_id,
+        kind=kind,
+        payload_digest=fields["payload_digest"],
+        prev_hash=prev,
+    )
+    return fields
+
+
+def append_after(
+    conn: Connection,
+    head: Head,
+    *,
+    actor: str,
+    kind: str,
+    payload: dict[str, Any],
+    workspace_id: str | None = None,
+) -> Head:
+    """Insert the entry that follows `head` (from `read_head` in this transaction); returns the new head.
+
+    The ORM-free path for the gateway's group commit: one head read serves a whole batch.
+    """
+    fields = _fields(
+        head.seq + 1, head.entry_hash, actor=actor, kind=kind, payload=payload, workspace_id=workspace_id
+    )
+    conn.execute(_INSERT, fields)
+    return Head(fields["seq"], fields["entry_hash"])
 
 
 def append(
@@ -95,20 +169,9 @@ def append(
     last = head(session)
     seq = 1 if last is None else last.seq + 1
     prev = GENESIS if last is None else last.entry_hash
-    ts = datetime.now(UTC).isoformat(timespec="microseconds")
-    body = canonical(payload)
-    digest = sha256_hex(body)
     entry = LedgerEntry(
-        seq=seq,
-        ts=ts,
-        actor=actor,
-        workspace_id=workspace_id,
-        kind=kind,
-        payload=body,
-        payload_digest=digest,
-        prev_hash=prev,
+        **_fields(seq, prev, actor=actor, kind=kind, payload=payload, workspace_id=workspace_id)
     )
-    entry.entry_hash = hash_of(entry)
     session.add(entry)
     session.flush()
     return entry

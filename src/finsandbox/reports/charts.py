@@ -10,7 +10,7 @@ import matplotlib
 
 matplotlib.use("Agg")
 
-import matplotlib.pyplot as plt  # noqa: E402
+import matplotlib.pyplot as plt
 
 plt.rcParams.update(
     {
@@ -55,19 +55,30 @@ def trend_chart(labels: Sequence[str], series: dict[str, Sequence[float | None]]
 
 
 def rate_bars(
-    names: Sequence[str], rates: Sequence[float | None], cis: Sequence[Sequence[float] | None], title: str
+    names: Sequence[str],
+    rates: Sequence[float | None],
+    cis: Sequence[Sequence[float] | None],
+    title: str,
+    xlabel: str = "pass rate (%) with 95% interval",
 ) -> str:
     """Horizontal bars of pass rates with their confidence intervals as error bars."""
     fig, ax = plt.subplots(figsize=(6.6, 0.32 * max(3, len(names)) + 0.8))
     y = list(range(len(names)))
     values = [100 * (r or 0.0) for r in rates]
-    lower = [100 * ((r or 0.0) - ci[0]) if ci and r is not None else 0.0 for r, ci in zip(rates, cis, strict=False)]
-    upper = [100 * (ci[1] - (r or 0.0)) if ci and r is not None else 0.0 for r, ci in zip(rates, cis, strict=False)]
+    # Float rounding can put a Wilson bound a hair on the wrong side of the rate; clamp it.
+    lower = [
+        max(0.0, 100 * ((r or 0.0) - ci[0])) if ci and r is not None else 0.0
+        for r, ci in zip(rates, cis, strict=False)
+    ]
+    upper = [
+        max(0.0, 100 * (ci[1] - (r or 0.0))) if ci and r is not None else 0.0
+        for r, ci in zip(rates, cis, strict=False)
+    ]
     ax.barh(y, values, xerr=[lower, upper], color="#3b6ea5", ecolor="#333333", capsize=2, height=0.6)
     ax.set_yticks(y, names)
     ax.invert_yaxis()
     ax.set_xlim(0, 100)
-    ax.set_xlabel("pass rate (%) with 95% interval")
+    ax.set_xlabel(xlabel)
     ax.set_title(title)
     return _svg(fig)
 

@@ -84,7 +84,11 @@ def exit_report_context(session: Session, workspace: str, *, user: User | None =
     """Everything the exit report shows, as plain data (the bundle stores the same data)."""
     ws = _workspace(session, workspace, user)
     head_entry = ledger.head(session)
-    head = {"seq": head_entry.seq, "hash": head_entry.entry_hash} if head_entry else {"seq": 0, "hash": ledger.GENESIS}
+    head = (
+        {"seq": head_entry.seq, "hash": head_entry.entry_hash}
+        if head_entry
+        else {"seq": 0, "hash": ledger.GENESIS}
+    )
     framework = load_framework()
     trials = [
         t
@@ -95,16 +99,23 @@ def exit_report_context(session: Session, workspace: str, *, user: User | None =
     latest: list[dict[str, Any]] = []
     for trial in trials:
         stored = list(
-            session.scalars(select(Scorecard).where(Scorecard.trial_id == trial.id).order_by(Scorecard.version))
+            session.scalars(
+                select(Scorecard).where(Scorecard.trial_id == trial.id).order_by(Scorecard.version)
+            )
         )
         if stored:
-            cards = [{**c.data, "id": c.id, "version": c.version, "created_at": c.created_at.isoformat()} for c in stored]
+            cards = [
+                {**c.data, "id": c.id, "version": c.version, "created_at": c.created_at.isoformat()}
+                for c in stored
+            ]
         else:
             cards = [{**compute_for_trial(session, trial, framework), "id": None, "version": None}]
         all_cards.extend(cards)
         latest.append(cards[-1])
     labels = [f"{i + 1}. {c['trial']['name'][:24]}" for i, c in enumerate(latest)]
-    principle_ids = list(dict.fromkeys(pid for c in latest for pid, p in c["principles"].items() if p["judged"]))
+    principle_ids = list(
+        dict.fromkeys(pid for c in latest for pid, p in c["principles"].items() if p["judged"])
+    )
     trend_svg = charts.trend_chart(
         labels,
         {
@@ -125,7 +136,9 @@ def exit_report_context(session: Session, workspace: str, *, user: User | None =
         )
     reviews = [
         review_as_dict(r)
-        for r in session.scalars(select(Review).where(Review.workspace_id == ws.id).order_by(Review.created_at))
+        for r in session.scalars(
+            select(Review).where(Review.workspace_id == ws.id).order_by(Review.created_at)
+        )
     ]
     findings = [f for r in reviews for f in r["findings"]]
     return {
@@ -138,13 +151,18 @@ def exit_report_context(session: Session, workspace: str, *, user: User | None =
             "bank": ws.bank.name,
             "status": ws.status,
             "members": [
-                {"email": m.user.email, "institution": m.user.institution.name, "role": m.role} for m in ws.members
+                {"email": m.user.email, "institution": m.user.institution.name, "role": m.role}
+                for m in ws.members
             ],
         },
         "generated_at": datetime.now(UTC).isoformat(timespec="seconds"),
         "generated_by": user.email if user else "the operator (command line)",
         "version": __version__,
-        "framework": {"name": framework.name, "version": framework.framework.version, "title": framework.framework.title},
+        "framework": {
+            "name": framework.name,
+            "version": framework.framework.version,
+            "title": framework.framework.title,
+        },
         "ledger_head": head,
         "trials": [
             {

@@ -28,7 +28,7 @@ def environment() -> Environment:
     )
     env.filters["pct"] = pct
     env.filters["interval"] = interval
-    env.filters["short"] = lambda s, n=12: (str(s)[:n] if s else "")
+    env.filters["short"] = lambda s, n=12: str(s)[:n] if s else ""
     return env
 
 

@@ -1,7 +1,8 @@
 """A minimal OpenAI-compatible upstream: echoes the last user message, optionally after a delay.
 
 It records every request body it receives (GET /_requests), so tests can assert on exactly
-what reached the backend, and can be told to fail (status codes, slow responses).
+what reached the backend, and can be told (POST /_control) to fail with a status code, to
+answer slowly, or to answer with a fixed reply instead of the echo.
 Run it with `python -m finsandbox.testing.upstream --port 8001 [--delay-ms 100]`.
 """
 
@@ -25,6 +26,8 @@ def create_upstream(delay_ms: float = 0.0, model: str = "stub-model") -> Starlet
     state: dict[str, Any] = {"fail_status": None, "delay_ms": delay_ms}
 
     def answer_for(body: dict[str, Any]) -> str:
+        if state.get("reply"):
+            return str(state["reply"])
         users = [m for m in body.get("messages", []) if m.get("role") == "user"]
         last = users[-1]["content"] if users else ""
         if isinstance(last, list):

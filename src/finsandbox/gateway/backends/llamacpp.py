@@ -26,6 +26,11 @@ from finsandbox.config import get_settings
 from finsandbox.errors import InvalidRequest, UpstreamError, UpstreamUnavailable
 from finsandbox.gateway.backends.base import Backend, ChatChunk, ChatRequest, ChatResult, Usage
 
+# OpenMP's default busy-waiting makes llama.cpp threads spin against the gateway's own threads
+# (and anything else on a small machine); measured here under load, passive waiting made token
+# generation about 10x faster. Set before llama_cpp is imported; an explicit setting wins.
+os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
+
 DEFAULT_MODEL_FILE = "SmolLM2-135M-Instruct.Q4_1.gguf"
 DEFAULT_TEMPERATURE = 0.8
 DEFAULT_TOP_P = 0.95

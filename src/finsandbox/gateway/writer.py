@@ -1,0 +1,168 @@
+"""Group commit: one writer thread per process and database runs every gateway write.
+
+Why: when each call opened its own write transaction from a worker thread, concurrent calls
+fought over SQLite's write lock through its sleeping busy handler (waits of up to 100 ms, a
+p99 of seconds), and each call paid for its own BEGIN and COMMIT. Here admissions and
+records are jobs on one queue; the writer takes every job that is waiting, runs them in one
+write transaction (BEGIN IMMEDIATE on SQLite) and only after COMMIT hands each caller its
+result, so nothing is acknowledged before it is committed.
+
+A job has two phases. `rows` runs for every job of a batch first (quota counters, budgets,
+admission checks); then, if any job needs the ledger, the chain is locked and its head read
+inside the same transaction (the PostgreSQL advisory lock is taken after the row locks, the
+order every other ledger writer uses), and `ledger` runs for those jobs in queue order, each
+extending the head the previous one left. Processes still serialise on the database's lock,
+so the chain never forks. A job may refuse (raise a `FinsandboxError`) only from `rows` and
+only before it has written anything; the others in its batch go on. Any other error rolls
+the whole batch back and each job is retried in a transaction of its own, so one bad call
+cannot fail its neighbours.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import queue
+import threading
+from concurrent.futures import Future
+from typing import Any, Generic, TypeVar
+
+from sqlalchemy import Connection, Engine
+
+from finsandbox.config import get_settings
+from finsandbox.errors import FinsandboxError
+from finsandbox.ledger.chain import Head, read_head
+from finsandbox.store.db import WRITE, get_engine
+
+T = TypeVar("T")
+MAX_BATCH = 128
+log = logging.getLogger("finsandbox.gateway")
+
+
+class Job(Generic[T]):
+    """One call's share of a write transaction; see the module docstring for the contract."""
+
+    needs_ledger = False
+
+    def rows(self, conn: Connection) -> None:
+        """Row writes and checks; may raise FinsandboxError, but only before writing anything."""
+
+    def ledger(self, conn: Connection, head: Head) -> Head:
+        """Append to the chain after `head` (only called when `needs_ledger`); returns the new head."""
+        return head
+
+    def result(self) -> T:
+        raise NotImplementedError
+
+
+class _Pending:
+    __slots__ = ("future", "job")
+
+    def __init__(self, job: Job[Any]) -> None:
+        self.job = job
+        self.future: Future[Any] = Future()
+
+
+class Writer:
+    """The single writing connection of this process for one database URL."""
+
+    def __init__(self, url: str) -> None:
+        self.url = url
+        self._queue: queue.SimpleQueue[_Pending] = queue.SimpleQueue()
+        self._engine: Engine | None = None
+        self._conn: Connection | None = None
+        self._thread = threading.Thread(target=self._loop, name="finsandbox-writer", daemon=True)
+        self._thread.start()
+
+    def submit(self, job: Job[T]) -> Future[T]:
+        pending = _Pending(job)
+        self._queue.put(pending)
+        return pending.future
+
+    async def run(self, job: Job[T]) -> T:
+        """Wait, without holding a worker thread, until the job's transaction has committed."""
+        return await asyncio.wrap_future(self.submit(job))
+
+    def _loop(self) -> None:
+        while True:
+            batch = [self._queue.get()]
+            while len(batch) < MAX_BATCH:
+                try:
+                    batch.append(self._queue.get_nowait())
+                except queue.Empty:
+                    break
+            # A caller cancelled before its job started gets nothing written (and no quota spent).
+            batch = [p for p in batch if p.future.set_running_or_notify_cancel()]
+            if batch:
+                self._commit(batch)
+
+    def _commit(self, batch: list[_Pending]) -> None:
+        try:
+            outcomes = self._transaction([p.job for p in batch])
+        except BaseException as exc:
+            self._drop_connection()
+            if len(batch) > 1:
+                for pending in batch:
+                    self._commit([pending])
+                return
+            log.warning("gateway write failed: %r", exc)
+            batch[0].future.set_exception(exc)
+            return
+        for pending, outcome in zip(batch, outcomes, strict=True):
+            if isinstance(outcome, FinsandboxError):
+                pending.future.set_exception(outcome)
+            else:
+                try:
+                    pending.future.set_result(pending.job.result())
+                except BaseException as exc:
+                    pending.future.set_exception(exc)
+
+    def _transaction(self, jobs: list[Job[Any]]) -> list[FinsandboxError | None]:
+        conn = self._connection()
+        with conn.begin():
+            outcomes: list[FinsandboxError | None] = []
+            for job in jobs:
+                try:
+                    job.rows(conn)
+                    outcomes.append(None)
+                except FinsandboxError as exc:
+                    outcomes.append(exc)
+            appending = [j for j, o in zip(jobs, outcomes, strict=True) if o is None and j.needs_ledger]
+            if appending:
+                head = read_head(conn)
+                for job in appending:
+                    head = job.ledger(conn, head)
+        return outcomes
+
+    def _connection(self) -> Connection:
+        engine = get_engine(self.url)
+        if engine is not self._engine or self._conn is None:
+            self._drop_connection()  # the engines were disposed (tests, forks): start afresh
+            self._engine = engine
+            self._conn = engine.connect().execution_options(**WRITE)
+        return self._conn
+
+    def _drop_connection(self) -> None:
+        if self._conn is not None:
+            try:
+                self._conn.close()
+            except Exception:  # a broken connection: the pool discards it
+                log.debug("closing the writer's connection failed", exc_info=True)
+        self._conn = None
+
+
+_writers: dict[str, Writer] = {}
+_lock = threading.Lock()
+
+
+def writer(url: str | None = None) -> Writer:
+    """This process's writer for the configured database (started on first use)."""
+    url = url or get_settings().resolved_database_url
+    found = _writers.get(url)
+    if found is not None:
+        return found
+    with _lock:
+        found = _writers.get(url)
+        if found is None:
+            found = _writers[url] = Writer(url)
+        return found
