@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import getpass
 import os
 import sys
 from datetime import UTC, datetime, timedelta
@@ -10,9 +9,8 @@ from pathlib import Path
 from typing import Annotated, Any
 
 import typer
-from rich.console import Console
-from rich.table import Table
 
+from finsandbox.clitools import actor, console, err, table
 from finsandbox.errors import FinsandboxError
 
 app = typer.Typer(
@@ -59,14 +57,6 @@ def _mount_supervision_cli() -> None:
 
 _mount_supervision_cli()
 
-console = Console()
-err = Console(stderr=True)
-
-
-def actor() -> str:
-    """Who the CLI acts as, for the ledger."""
-    return os.environ.get("FINSANDBOX_ACTOR") or f"cli:{getpass.getuser()}"
-
 
 def _session(write: bool = True):  # type: ignore[no-untyped-def]
     from finsandbox.store import session_scope, upgrade
@@ -75,13 +65,7 @@ def _session(write: bool = True):  # type: ignore[no-untyped-def]
     return session_scope(write=write)
 
 
-def _table(title: str, columns: list[str], rows: list[list[Any]]) -> None:
-    table = Table(title=title)
-    for c in columns:
-        table.add_column(c, overflow="fold")
-    for r in rows:
-        table.add_row(*["" if v is None else str(v) for v in r])
-    console.print(table)
+_table = table
 
 
 # --- db -----------------------------------------------------------------------------------------

@@ -33,6 +33,11 @@ class Settings(BaseSettings):
     upstream_retries: int = 2
     # Largest request body the gateway accepts, in bytes.
     max_request_bytes: int = 1_000_000
+    # Web UI: the key that signs session cookies (default: a random key kept in the data directory),
+    # how long an idle session lasts, and the largest dataset upload.
+    web_secret: str | None = None
+    session_idle_seconds: int = 8 * 3600
+    max_upload_bytes: int = 5_000_000
 
     @property
     def resolved_database_url(self) -> str:

@@ -48,8 +48,20 @@ RULES: dict[str, Rule] = {
     "insights.view": _rule({"supervisor"}, "only supervisors see cohort insights"),
     "cohort.view": _rule({"supervisor", "operator"}, "only supervisors and operators see cohorts"),
     "cohort.manage": _rule({"supervisor", "operator"}, "only supervisors and operators manage cohorts"),
+    # Workspace pages: members see and (as owner or developer, "editor") change their own workspace.
+    "workspace.view": _rule({"supervisor", "member"}, "only supervisors and workspace members see workspaces"),
+    "key.manage": _rule({"editor"}, "only owners and developers of the workspace manage its keys"),
+    "policy.edit": _rule({"editor"}, "only owners and developers of the workspace edit its guard policy"),
+    "playground.use": _rule({"editor"}, "only owners and developers of the workspace use its playground"),
+    "dataset.upload": _rule({"editor"}, "only owners and developers of the workspace upload datasets"),
+    "trial.view": _rule({"supervisor", "member"}, "only supervisors and workspace members see trials"),
+    "trial.launch": _rule({"editor"}, "only owners and developers of the workspace launch trials"),
+    "usage.view": _rule({"operator", "supervisor"}, "only operators and supervisors see compute usage"),
+    "ledger.verify": _rule({"operator", "supervisor"}, "only operators and supervisors verify the ledger"),
 }
 ACTIONS = tuple(RULES)
+# Workspace roles that may change a workspace (keys, policy, trials), not only look at it.
+EDITOR_ROLES = ("owner", "developer")
 
 Resource = Workspace | Cohort | None
 
@@ -62,11 +74,13 @@ def relations(session: Session, user: User, resource: Resource) -> set[str]:
     elif user.role == "operator":
         out.add("operator")
     elif isinstance(resource, Workspace):
-        member = session.scalars(
-            select(Membership.id).where(Membership.workspace_id == resource.id, Membership.user_id == user.id)
+        role = session.scalars(
+            select(Membership.role).where(Membership.workspace_id == resource.id, Membership.user_id == user.id)
         ).first()
-        if member is not None:
+        if role is not None:
             out.add("member")
+            if role in EDITOR_ROLES:
+                out.add("editor")
     return out
 
 

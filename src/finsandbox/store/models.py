@@ -422,3 +422,100 @@ class ReviewEvent(Base):
 
     review: Mapped[Review] = relationship(back_populates="events")
     author: Mapped[User] = relationship()
+
+
+class LoginAttempt(Base):
+    """One web login attempt, kept to throttle guessing per email and address."""
+
+    __tablename__ = "login_attempts"
+
+    id: Mapped[str] = mapped_column(String(32), primary_key=True, default=new_id)
+    email: Mapped[str] = mapped_column(String(254), index=True)
+    ip: Mapped[str] = mapped_column(String(64))
+    succeeded: Mapped[bool] = mapped_column(Boolean, default=False)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, index=True)
+
+
+# --- programme lifecycle ------------------------------------------------------------------------
+
+
+class Application(Base):
+    """A bank's use-case proposal to a cohort, optionally with a tech partner; `status` is its lifecycle
+    state, kept equal to the workspace's once admitted so every list shows one word for where it stands."""
+
+    __tablename__ = "applications"
+
+    id: Mapped[str] = mapped_column(String(32), primary_key=True, default=new_id)
+    cohort_id: Mapped[str] = mapped_column(ForeignKey("cohorts.id"), index=True)
+    bank_id: Mapped[str] = mapped_column(ForeignKey("institutions.id"), index=True)
+    tech_partner_id: Mapped[str | None] = mapped_column(
+        ForeignKey("institutions.id"), nullable=True, index=True
+    )
+    submitted_by: Mapped[str] = mapped_column(ForeignKey("users.id"))
+    title: Mapped[str] = mapped_column(String(200))
+    theme: Mapped[str] = mapped_column(String(40))
+    description: Mapped[str] = mapped_column(Text)
+    approach: Mapped[str] = mapped_column(String(20))
+    data_used: Mapped[str] = mapped_column(Text)
+    expected_benefit: Mapped[str] = mapped_column(Text)
+    risk_materiality: Mapped[str] = mapped_column(String(10))
+    risk_notes: Mapped[str] = mapped_column(Text, default="")
+    status: Mapped[str] = mapped_column(String(20), default="proposed", index=True)
+    decision_reasons: Mapped[str | None] = mapped_column(Text, nullable=True)
+    decided_by: Mapped[str | None] = mapped_column(ForeignKey("users.id"), nullable=True)
+    decided_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
+    # Why a supervisor admitted with fewer assessments than the rubric asks for; None when not forced.
+    forced_reason: Mapped[str | None] = mapped_column(Text, nullable=True)
+    workspace_id: Mapped[str | None] = mapped_column(ForeignKey("workspaces.id"), nullable=True, unique=True)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+    cohort: Mapped[Cohort] = relationship()
+    bank: Mapped[Institution] = relationship(foreign_keys=[bank_id])
+    tech_partner: Mapped[Institution | None] = relationship(foreign_keys=[tech_partner_id])
+    submitter: Mapped[User] = relationship(foreign_keys=[submitted_by])
+    decider: Mapped[User | None] = relationship(foreign_keys=[decided_by])
+    workspace: Mapped[Workspace | None] = relationship()
+    members: Mapped[list[ApplicationMember]] = relationship(
+        back_populates="application", order_by="ApplicationMember.created_at"
+    )
+    assessments: Mapped[list[Assessment]] = relationship(
+        back_populates="application", order_by="Assessment.created_at"
+    )
+
+
+class ApplicationMember(Base):
+    """A person the application names for the use case's team; admission makes them workspace members."""
+
+    __tablename__ = "application_members"
+    __table_args__ = (UniqueConstraint("application_id", "user_id"),)
+
+    id: Mapped[str] = mapped_column(String(32), primary_key=True, default=new_id)
+    application_id: Mapped[str] = mapped_column(ForeignKey("applications.id"), index=True)
+    user_id: Mapped[str] = mapped_column(ForeignKey("users.id"))
+    role: Mapped[str] = mapped_column(String(20))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+    application: Mapped[Application] = relationship(back_populates="members")
+    user: Mapped[User] = relationship()
+
+
+class Assessment(Base):
+    """One assessor's rubric scores for one application; re-submitting replaces them."""
+
+    __tablename__ = "assessments"
+    __table_args__ = (UniqueConstraint("application_id", "assessor_id"),)
+
+    id: Mapped[str] = mapped_column(String(32), primary_key=True, default=new_id)
+    application_id: Mapped[str] = mapped_column(ForeignKey("applications.id"), index=True)
+    assessor_id: Mapped[str] = mapped_column(ForeignKey("users.id"))
+    rubric: Mapped[str] = mapped_column(String(100))
+    rubric_digest: Mapped[str] = mapped_column(String(64))
+    scores: Mapped[dict[str, Any]] = mapped_column(JSON)
+    weighted: Mapped[float] = mapped_column(Float)
+    comment: Mapped[str] = mapped_column(Text, default="")
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+    application: Mapped[Application] = relationship(back_populates="assessments")
+    assessor: Mapped[User] = relationship()

@@ -7,9 +7,7 @@ local operator of the installation, who can read everything on this machine anyw
 
 from __future__ import annotations
 
-import getpass
 import json
-import os
 import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -19,9 +17,9 @@ from typing import Annotated, Any
 
 import typer
 from rich.console import Console
-from rich.table import Table
 from sqlalchemy.orm import Session
 
+from finsandbox.clitools import actor, console, table
 from finsandbox.errors import InvalidRequest
 
 scorecard_app = typer.Typer(help="Trial scorecards by principle: build, show, compare.", no_args_is_help=True)
@@ -32,8 +30,6 @@ report_app = typer.Typer(help="Exit reports of use cases (HTML and PDF).", no_ar
 bundle_app = typer.Typer(help="Signed evidence bundles: export and verify offline.", no_args_is_help=True)
 framework_app = typer.Typer(help="The regulator's framework of principles.", no_args_is_help=True)
 cohort_app = typer.Typer(help="Cohorts: time-boxed intakes of use cases.", no_args_is_help=True)
-
-console = Console()
 
 AsUser = Annotated[
     str | None,
@@ -46,8 +42,7 @@ AsUserRequired = Annotated[
 JsonFlag = Annotated[bool, typer.Option("--json", help="print JSON instead of tables")]
 
 
-def _cli_actor() -> str:
-    return os.environ.get("FINSANDBOX_ACTOR") or f"cli:{getpass.getuser()}"
+_cli_actor = actor
 
 
 @contextmanager
@@ -71,13 +66,7 @@ def _actor(user: Any) -> str:
     return f"user:{user.email}" if user is not None else _cli_actor()
 
 
-def _table(title: str, columns: list[str], rows: list[list[Any]]) -> None:
-    table = Table(title=title)
-    for c in columns:
-        table.add_column(c, overflow="fold")
-    for r in rows:
-        table.add_row(*["" if v is None else str(v) for v in r])
-    console.print(table)
+_table = table
 
 
 def _pct(x: float | None) -> str:

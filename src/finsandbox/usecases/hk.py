@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import random
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import date, timedelta
 from pathlib import Path
@@ -222,3 +223,26 @@ def write_jsonl(path: Path, rows: list[dict[str, Any]]) -> None:
 def write_text(path: Path, text: str) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_bytes(text.encode("utf-8"))
+
+
+def write_datasets(root: Path, datasets: dict[str, list[dict[str, Any]]]) -> list[Path]:
+    """Write each dataset as cases/<name> under `root`; returns the paths in order."""
+    written = []
+    for name, rows in datasets.items():
+        path = root / "cases" / name
+        write_jsonl(path, rows)
+        written.append(path)
+    return written
+
+
+def generator_main(
+    description: str, generate: Callable[[Path | None], list[Path]], argv: list[str] | None
+) -> None:
+    """The command line every theme's generator shares: `--out DIR`, then the paths written."""
+    import argparse
+
+    parser = argparse.ArgumentParser(description=description)
+    parser.add_argument("--out", type=Path, default=None, help="output folder (default: the package folder)")
+    args = parser.parse_args(argv)
+    for path in generate(args.out):
+        print(path)

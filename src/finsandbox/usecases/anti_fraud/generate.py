@@ -8,7 +8,6 @@ finsandbox.usecases.anti_fraud.generate [--out DIR]`.
 
 from __future__ import annotations
 
-import argparse
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 from pathlib import Path
@@ -19,8 +18,9 @@ from finsandbox.usecases.hk import (
     MERCHANTS_ONLINE,
     HKData,
     Person,
+    generator_main,
     hkd,
-    write_jsonl,
+    write_datasets,
 )
 
 SEED = 20250214
@@ -551,20 +551,11 @@ def build(seed: int = SEED) -> dict[str, list[dict[str, Any]]]:
 def generate(out_dir: Path | None = None, seed: int = SEED) -> list[Path]:
     """Write cases/*.jsonl under `out_dir` (default: this package folder)."""
     root = Path(out_dir) if out_dir is not None else HERE
-    written = []
-    for name, rows in build(seed).items():
-        path = root / "cases" / name
-        write_jsonl(path, rows)
-        written.append(path)
-    return written
+    return write_datasets(root, build(seed))
 
 
 def main(argv: list[str] | None = None) -> None:
-    parser = argparse.ArgumentParser(description=f"Generate the {THEME} reference data of {BANK}.")
-    parser.add_argument("--out", type=Path, default=None, help="output folder (default: the package folder)")
-    args = parser.parse_args(argv)
-    for path in generate(args.out):
-        print(path)
+    generator_main(f"Generate the {THEME} reference data of {BANK}.", generate, argv)
 
 
 if __name__ == "__main__":

@@ -7,12 +7,11 @@ finsandbox.usecases.customer_service.generate [--out DIR]`.
 
 from __future__ import annotations
 
-import argparse
 from pathlib import Path
 from typing import Any
 
 from finsandbox.usecases.customer_service import products as P
-from finsandbox.usecases.hk import BANK, HKData, hkd, write_jsonl, write_text
+from finsandbox.usecases.hk import BANK, HKData, generator_main, hkd, write_datasets, write_text
 
 SEED = 20250101
 HERE = Path(__file__).resolve().parent
@@ -846,19 +845,11 @@ def generate(out_dir: Path | None = None, seed: int = SEED) -> list[Path]:
         path = root / "corpus" / name
         write_text(path, text)
         written.append(path)
-    for name, rows in datasets.items():
-        path = root / "cases" / name
-        write_jsonl(path, rows)
-        written.append(path)
-    return written
+    return written + write_datasets(root, datasets)
 
 
 def main(argv: list[str] | None = None) -> None:
-    parser = argparse.ArgumentParser(description=f"Generate the {THEME} reference data of {BANK}.")
-    parser.add_argument("--out", type=Path, default=None, help="output folder (default: the package folder)")
-    args = parser.parse_args(argv)
-    for path in generate(args.out):
-        print(path)
+    generator_main(f"Generate the {THEME} reference data of {BANK}.", generate, argv)
 
 
 if __name__ == "__main__":

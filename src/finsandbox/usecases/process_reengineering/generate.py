@@ -8,12 +8,11 @@ finsandbox.usecases.process_reengineering.generate [--out DIR]`.
 
 from __future__ import annotations
 
-import argparse
 from datetime import date, timedelta
 from pathlib import Path
 from typing import Any
 
-from finsandbox.usecases.hk import BANK, HKData, Person, write_jsonl
+from finsandbox.usecases.hk import BANK, HKData, Person, generator_main, write_datasets
 
 SEED = 20250430
 HERE = Path(__file__).resolve().parent
@@ -410,20 +409,11 @@ def build(seed: int = SEED) -> dict[str, list[dict[str, Any]]]:
 def generate(out_dir: Path | None = None, seed: int = SEED) -> list[Path]:
     """Write cases/*.jsonl under `out_dir` (default: this package folder)."""
     root = Path(out_dir) if out_dir is not None else HERE
-    written = []
-    for name, rows in build(seed).items():
-        path = root / "cases" / name
-        write_jsonl(path, rows)
-        written.append(path)
-    return written
+    return write_datasets(root, build(seed))
 
 
 def main(argv: list[str] | None = None) -> None:
-    parser = argparse.ArgumentParser(description=f"Generate the {THEME} reference data of {BANK}.")
-    parser.add_argument("--out", type=Path, default=None, help="output folder (default: the package folder)")
-    args = parser.parse_args(argv)
-    for path in generate(args.out):
-        print(path)
+    generator_main(f"Generate the {THEME} reference data of {BANK}.", generate, argv)
 
 
 if __name__ == "__main__":
