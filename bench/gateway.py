@@ -4,12 +4,17 @@ Starts the stub OpenAI-compatible upstream and a `finsandbox serve` process on l
 an `openai`-backend endpoint pointing at the stub, in a throw-away data directory and database.
 Then, at each concurrency level, it sends the same chat request straight to the upstream and
 through the gateway (authentication, quotas, metering and the ledger all on), and prints
-requests/s and p50/p99 latency with the gateway/direct ratio.
+requests/s and p50/p99 latency with the gateway/direct ratio, the latency the gateway adds,
+and the gateway's CPU time per request. It ends with a verdict on the issue's target (p50
+added latency at most 5 ms at concurrency 16) and, when it is missed, the throughput the
+target would need: in a closed loop of c clients, latency = c / throughput (Little's law).
 
     python bench/gateway.py [--requests 1000] [--concurrency 1,16,64] [--db sqlite|postgresql]
+                            [--repeat 1] [--workers 1]
 
 The load generator, the upstream and the gateway share this machine's cores, so absolute
 numbers depend on it; the ratios and the added latency are what to compare between runs.
+With --repeat N every cell is measured N times (interleaved) and the medians are printed.
 """
 
 from __future__ import annotations
@@ -42,6 +47,7 @@ class Result:
     seconds: float
     latencies_ms: list[float]
     errors: int
+    cpu_seconds: float | None = None  # of the server measured, while measuring
 
     @property
     def rps(self) -> float:
@@ -56,6 +62,22 @@ class Result:
     @property
     def p50(self) -> float:
         return statistics.median(self.latencies_ms) if self.latencies_ms else float("nan")
+
+
+def cpu_seconds(pid: int | None) -> float | None:
+    """User + system CPU time of a server process and its children (uvicorn workers) so far."""
+    if pid is None:
+        return None
+    try:
+        import psutil
+    except ImportError:
+        return None
+    try:
+        root = psutil.Process(pid)
+        procs = [root, *root.children(recursive=True)]
+        return sum(sum(p.cpu_times()[:2]) for p in procs)
+    except psutil.Error:
+        return None
 
 
 @contextmanager
@@ -144,7 +166,13 @@ class RawConnection:
 
 
 async def measure_raw(
-    target: str, url: str, headers: dict[str, str], model: str, concurrency: int, total: int
+    target: str,
+    url: str,
+    headers: dict[str, str],
+    model: str,
+    concurrency: int,
+    total: int,
+    pid: int | None = None,
 ) -> Result:
     import json
 
@@ -167,17 +195,26 @@ async def measure_raw(
                 if status != 200:
                     errors += 1
 
+        cpu_before = cpu_seconds(pid)
         started = time.perf_counter()
         await asyncio.gather(*(worker(c) for c in connections))
         seconds = time.perf_counter() - started
+        cpu_after = cpu_seconds(pid)
     finally:
         for c in connections:
             c.close()
-    return Result(target, concurrency, len(latencies), seconds, latencies, errors)
+    cpu = cpu_after - cpu_before if cpu_before is not None and cpu_after is not None else None
+    return Result(target, concurrency, len(latencies), seconds, latencies, errors, cpu)
 
 
 async def measure_httpx(
-    target: str, url: str, headers: dict[str, str], model: str, concurrency: int, total: int
+    target: str,
+    url: str,
+    headers: dict[str, str],
+    model: str,
+    concurrency: int,
+    total: int,
+    pid: int | None = None,
 ) -> Result:
     body = {"model": model, "messages": [{"role": "user", "content": BODY_TEXT}]}
     limits = httpx.Limits(max_connections=concurrency, max_keepalive_connections=concurrency)
@@ -201,10 +238,13 @@ async def measure_httpx(
                 if response.status_code != 200:
                     errors += 1
 
+        cpu_before = cpu_seconds(pid)
         started = time.perf_counter()
         await asyncio.gather(*(worker() for _ in range(concurrency)))
         seconds = time.perf_counter() - started
-    return Result(target, concurrency, len(latencies), seconds, latencies, errors)
+        cpu_after = cpu_seconds(pid)
+    cpu = cpu_after - cpu_before if cpu_before is not None and cpu_after is not None else None
+    return Result(target, concurrency, len(latencies), seconds, latencies, errors, cpu)
 
 
 def ledger_summary(expected_calls: int) -> str:
@@ -233,6 +273,7 @@ def main() -> int:
     parser.add_argument("--concurrency", default="1,16,64", help="comma-separated concurrency levels")
     parser.add_argument("--db", choices=("sqlite", "postgresql"), default="sqlite")
     parser.add_argument("--workers", type=int, default=1, help="gateway server processes")
+    parser.add_argument("--repeat", type=int, default=1, help="rounds over all levels; medians are printed")
     parser.add_argument(
         "--client",
         choices=("raw", "httpx"),
@@ -257,54 +298,138 @@ def main() -> int:
                     print(
                         f"finsandbox gateway benchmark: {args.requests} requests per cell, "
                         f"database {args.db}, {args.workers} gateway worker(s), {args.client} client, "
-                        f"{os.cpu_count()} CPU(s), "
-                        f"Python {sys.version.split()[0]}"
+                        f"{os.cpu_count()} CPU(s), Python {sys.version.split()[0]}, "
+                        f"{args.repeat} round(s), load average {load_average()} at start"
                     )
-                    results: list[tuple[Result, Result]] = []
+                    rounds: dict[int, list[tuple[Result, Result]]] = {c: [] for c in levels}
                     calls = 0
-                    for c in levels:
-                        direct = asyncio.run(
-                            measure("direct", upstream.url, {}, "stub-model", c, args.requests)
-                        )
-                        via = asyncio.run(
-                            measure(
-                                "gateway", gateway.url, {"Authorization": f"Bearer {secret}"}, "stub", c,
-                                args.requests,
-                            )
-                        )  # fmt: skip
-                        calls += via.requests + min(3, args.requests) * c
-                        results.append((direct, via))
-                    print_table(results)
+                    for _ in range(args.repeat):
+                        for c in levels:
+                            direct = asyncio.run(
+                                measure(
+                                    "direct", upstream.url, {}, "stub-model", c, args.requests,
+                                    upstream.proc.pid,
+                                )
+                            )  # fmt: skip
+                            via = asyncio.run(
+                                measure(
+                                    "gateway", gateway.url, {"Authorization": f"Bearer {secret}"}, "stub",
+                                    c, args.requests, gateway.proc.pid,
+                                )
+                            )  # fmt: skip
+                            calls += via.requests + min(3, args.requests) * c
+                            rounds[c].append((direct, via))
+                    print_table([summarise(c, rounds[c]) for c in levels], args.workers)
+                    print(f"load average {load_average()} at the end")
                     print(ledger_summary(calls))
     return 0
 
 
-def print_table(results: list[tuple[Result, Result]]) -> None:
+def load_average() -> str:
+    try:
+        return " ".join(f"{x:.2f}" for x in os.getloadavg())
+    except OSError:
+        return "unknown"
+
+
+@dataclass
+class Cell:
+    """One concurrency level: medians over the rounds of each figure."""
+
+    concurrency: int
+    rounds: int
+    direct_rps: float
+    direct_p50: float
+    direct_p99: float
+    rps: float
+    p50: float
+    p99: float
+    cpu_ms: float | None  # gateway CPU time per request
+    errors: int
+
+    @property
+    def added_p50(self) -> float:
+        return self.p50 - self.direct_p50
+
+    @property
+    def added_p99(self) -> float:
+        return self.p99 - self.direct_p99
+
+
+def summarise(concurrency: int, rounds: list[tuple[Result, Result]]) -> Cell:
+    def med(values: list[float]) -> float:
+        return statistics.median(values)
+
+    cpu = [v.cpu_seconds * 1000 / v.requests for _, v in rounds if v.cpu_seconds is not None and v.requests]
+    return Cell(
+        concurrency=concurrency,
+        rounds=len(rounds),
+        direct_rps=med([d.rps for d, _ in rounds]),
+        direct_p50=med([d.p50 for d, _ in rounds]),
+        direct_p99=med([d.pct(99) for d, _ in rounds]),
+        rps=med([v.rps for _, v in rounds]),
+        p50=med([v.p50 for _, v in rounds]),
+        p99=med([v.pct(99) for _, v in rounds]),
+        cpu_ms=med(cpu) if cpu else None,
+        errors=sum(d.errors + v.errors for d, v in rounds),
+    )
+
+
+def print_table(cells: list[Cell], workers: int = 1) -> None:
     header = (
         f"{'conc':>5} | {'direct req/s':>12} {'p50 ms':>7} {'p99 ms':>7} | "
         f"{'gateway req/s':>13} {'p50 ms':>7} {'p99 ms':>7} | "
-        f"{'rps ratio':>9} {'p50 ratio':>9} {'p99 ratio':>9} {'+p50 ms':>8} {'errors':>6}"
+        f"{'rps ratio':>9} {'p50 ratio':>9} {'p99 ratio':>9} {'+p50 ms':>8} {'+p99 ms':>8} "
+        f"{'gw CPU ms/req':>13} {'errors':>6}"
     )
     print(header)
     print("-" * len(header))
-    verdict = ""
-    for direct, via in results:
-        added = via.p50 - direct.p50
+    for cell in cells:
+        cpu = f"{cell.cpu_ms:>13.2f}" if cell.cpu_ms is not None else f"{'n/a':>13}"
         print(
-            f"{direct.concurrency:>5} | {direct.rps:>12.0f} {direct.p50:>7.2f} {direct.pct(99):>7.2f} | "
-            f"{via.rps:>13.0f} {via.p50:>7.2f} {via.pct(99):>7.2f} | "
-            f"{via.rps / direct.rps:>9.2f} {via.p50 / direct.p50:>9.2f} {via.pct(99) / direct.pct(99):>9.2f} "
-            f"{added:>8.2f} {direct.errors + via.errors:>6}"
+            f"{cell.concurrency:>5} | "
+            f"{cell.direct_rps:>12.0f} {cell.direct_p50:>7.2f} {cell.direct_p99:>7.2f} | "
+            f"{cell.rps:>13.0f} {cell.p50:>7.2f} {cell.p99:>7.2f} | "
+            f"{cell.rps / cell.direct_rps:>9.3f} {cell.p50 / cell.direct_p50:>9.2f} "
+            f"{cell.p99 / cell.direct_p99:>9.2f} {cell.added_p50:>8.2f} {cell.added_p99:>8.2f} {cpu} "
+            f"{cell.errors:>6}"
         )
-        if direct.concurrency == TARGET_CONCURRENCY:
-            ok = added <= TARGET_ADDED_P50_MS
-            verdict = (
-                f"target: p50 added latency at concurrency {TARGET_CONCURRENCY} "
-                f"<= {TARGET_ADDED_P50_MS:g} ms: {added:.2f} ms, {'met' if ok else 'MISSED'}"
-            )
-    print("ratios are gateway/direct; +p50 is the gateway's added median latency")
-    if verdict:
-        print(verdict)
+    rounds = cells[0].rounds if cells else 1
+    print(
+        "ratios are gateway/direct; +p50/+p99 are the latency the gateway adds; "
+        f"figures are medians of {rounds} round(s)"
+    )
+    print(verdict(cells, workers))
+
+
+def verdict(cells: list[Cell], workers: int = 1) -> str:
+    """Whether the issue's target is met; if not, what it would take (Little's law)."""
+    cell = next((c for c in cells if c.concurrency == TARGET_CONCURRENCY), None)
+    if cell is None:
+        return f"target not measured: add concurrency {TARGET_CONCURRENCY} to --concurrency"
+    ok = cell.added_p50 <= TARGET_ADDED_P50_MS
+    line = (
+        f"TARGET {'MET' if ok else 'MISSED'}: p50 added latency at concurrency {TARGET_CONCURRENCY} is "
+        f"{cell.added_p50:.2f} ms (target <= {TARGET_ADDED_P50_MS:g} ms)"
+    )
+    if ok:
+        return line
+    # A closed loop of c clients keeps c requests in flight: mean latency = c / throughput.
+    needed_rps = TARGET_CONCURRENCY / ((cell.direct_p50 + TARGET_ADDED_P50_MS) / 1000)
+    line += (
+        f"\n  Little's law: {TARGET_CONCURRENCY} clients in a closed loop see latency = "
+        f"{TARGET_CONCURRENCY} / throughput; {cell.rps:.0f} req/s gives "
+        f"{1000 * TARGET_CONCURRENCY / cell.rps:.1f} ms mean, and {cell.direct_p50:.2f} + "
+        f"{TARGET_ADDED_P50_MS:g} ms needs >= {needed_rps:.0f} req/s through the gateway"
+    )
+    if cell.cpu_ms:
+        line += (
+            f"\n  the gateway spends {cell.cpu_ms:.2f} ms of CPU per request, a ceiling of "
+            f"{1000 / cell.cpu_ms:.0f} req/s per fully used core ({workers} worker process(es)); the target "
+            f"needs <= {1000 * min(workers, os.cpu_count() or 1) / needed_rps:.2f} ms per request even with "
+            f"{min(workers, os.cpu_count() or 1)} core(s) to itself"
+        )
+    return line
 
 
 if __name__ == "__main__":

@@ -113,6 +113,16 @@ def _mount_token_commands() -> None:
 _mount_token_commands()
 
 
+def _mount_programme_cli() -> None:
+    from finsandbox.programme import cli as pg
+
+    app.add_typer(pg.application_app, name="application")
+    workspace_app.command("state")(pg.workspace_state_command)
+
+
+_mount_programme_cli()
+
+
 @institution_app.command("add")
 def institution_add(
     name: str,

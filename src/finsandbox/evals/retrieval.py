@@ -1,6 +1,8 @@
-"""Retrieval over a recipe's corpus: BM25 (rank-bm25) over heading-sized chunks of the documents.
+"""Retrieval over a recipe's corpus, in heading-sized chunks with stable ids (`file#section`) so
+groundedness scorers can check that cited sources exist.
 
-Chunks carry stable ids (`file#section`) so groundedness scorers can check cited sources exist.
+Two methods: `bm25` (rank-bm25, lexical) and `embedding` (all-MiniLM-L6-v2 run offline in NumPy,
+see embeddings.py; cosine similarity). Each index is built once per corpus per process.
 """
 
 from __future__ import annotations
@@ -9,6 +11,7 @@ import re
 import threading
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from finsandbox.errors import ConfigError
 
@@ -68,12 +71,30 @@ class Corpus:
             raise ConfigError(f"retrieval corpus {root} holds no .md or .txt text")
         self._bm25 = BM25Okapi([tokens(c.text) or ["_"] for c in self.chunks])
 
-    def search(self, query: str, k: int) -> list[Chunk]:
+        self._vectors: Any = None
+        self._vectors_lock = threading.Lock()
+
+    def search(self, query: str, k: int, method: str = "bm25") -> list[Chunk]:
+        if method == "embedding":
+            return self._search_embedding(query, k)
+        if method != "bm25":
+            raise ConfigError(f"unknown retrieval method {method!r}; use bm25 or embedding")
         q = tokens(query)
         if not q:
             return self.chunks[:k]
         scores = self._bm25.get_scores(q)
         ranked = sorted(range(len(self.chunks)), key=lambda i: (-scores[i], i))
+        return [self.chunks[i] for i in ranked[:k]]
+
+    def _search_embedding(self, query: str, k: int) -> list[Chunk]:
+        from finsandbox.evals.embeddings import model
+
+        encoder = model()
+        with self._vectors_lock:
+            if self._vectors is None:
+                self._vectors = encoder.encode([c.text for c in self.chunks])
+        scores = self._vectors @ encoder.encode([query])[0]
+        ranked = sorted(range(len(self.chunks)), key=lambda i: (-float(scores[i]), i))
         return [self.chunks[i] for i in ranked[:k]]
 
 

@@ -227,6 +227,10 @@ def _begin(trial_id: str, actor: str) -> tuple[Trial, str, set[str]]:
                 "key": new.key.prefix,
             },
         )
+        # The use case's first trial moves it from admitted to experimenting.
+        from finsandbox.programme.lifecycle import mark_experimenting
+
+        mark_experimenting(s, ws, actor=actor)
         return trial, new.secret, done
 
 

@@ -22,12 +22,14 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import os
 import queue
 import threading
 from concurrent.futures import Future
 from typing import Any, Generic, TypeVar
 
 from sqlalchemy import Connection, Engine
+from sqlalchemy.exc import OperationalError
 
 from finsandbox.config import get_settings
 from finsandbox.errors import FinsandboxError
@@ -71,6 +73,8 @@ class Writer:
         self._queue: queue.SimpleQueue[_Pending] = queue.SimpleQueue()
         self._engine: Engine | None = None
         self._conn: Connection | None = None
+        self.transactions = 0  # committed; jobs / transactions is the mean batch size
+        self.jobs = 0
         self._thread = threading.Thread(target=self._loop, name="finsandbox-writer", daemon=True)
         self._thread.start()
 
@@ -93,21 +97,36 @@ class Writer:
                     break
             # A caller cancelled before its job started gets nothing written (and no quota spent).
             batch = [p for p in batch if p.future.set_running_or_notify_cancel()]
-            if batch:
-                self._commit(batch)
+            try:
+                if batch:
+                    self._commit(batch)
+            except BaseException as exc:  # a bug here must not leave callers waiting forever
+                log.exception("the gateway writer failed")
+                for pending in batch:
+                    if not pending.future.done():
+                        pending.future.set_exception(exc)
 
     def _commit(self, batch: list[_Pending]) -> None:
         try:
             outcomes = self._transaction([p.job for p in batch])
         except BaseException as exc:
-            self._drop_connection()
-            if len(batch) > 1:
-                for pending in batch:
-                    self._commit([pending])
+            self._drop_connection()  # a stale connection is the commonest cause: retry on a fresh one
+            if len(batch) == 1:
+                log.warning("gateway write failed: %r", exc)
+                batch[0].future.set_exception(exc)
                 return
-            log.warning("gateway write failed: %r", exc)
-            batch[0].future.set_exception(exc)
+            for i, pending in enumerate(batch):
+                if not self._commit_alone(pending):  # the database itself is failing (locked, down)
+                    for rest in batch[i + 1 :]:
+                        rest.future.set_exception(exc)
+                    return
             return
+        self._commit_outcomes(batch, outcomes)
+
+    def _commit_outcomes(self, batch: list[_Pending], outcomes: list[FinsandboxError | None]) -> None:
+        """Resume the callers of a committed transaction."""
+        self.transactions += 1
+        self.jobs += len(batch)
         for pending, outcome in zip(batch, outcomes, strict=True):
             if isinstance(outcome, FinsandboxError):
                 pending.future.set_exception(outcome)
@@ -116,6 +135,20 @@ class Writer:
                     pending.future.set_result(pending.job.result())
                 except BaseException as exc:
                     pending.future.set_exception(exc)
+
+    def _commit_alone(self, pending: _Pending) -> bool:
+        """Retry one job of a failed batch in its own transaction; False if the database failed."""
+        try:
+            self._commit_outcomes([pending], self._transaction([pending.job]))
+        except OperationalError as exc:
+            self._drop_connection()
+            pending.future.set_exception(exc)
+            return False
+        except BaseException as exc:
+            self._drop_connection()
+            log.warning("gateway write failed: %r", exc)
+            pending.future.set_exception(exc)
+        return True
 
     def _transaction(self, jobs: list[Job[Any]]) -> list[FinsandboxError | None]:
         conn = self._connection()
@@ -153,6 +186,8 @@ class Writer:
 
 _writers: dict[str, Writer] = {}
 _lock = threading.Lock()
+# A forked child has none of its parent's threads: it must start writers of its own.
+os.register_at_fork(after_in_child=_writers.clear)
 
 
 def writer(url: str | None = None) -> Writer:

@@ -43,15 +43,51 @@ def create_workspace(
     return ws
 
 
-def get_workspace(session: Session, slug: str) -> Workspace:
+def get_workspace(session: Session, slug: str, *, user: User | None = None) -> Workspace:
+    """A workspace by slug (or id); with `user`, one they may see, else NotFound as if it did not exist."""
     ws = session.scalars(select(Workspace).where(Workspace.slug == slug)).first()
+    if ws is None and len(slug) == 32:
+        ws = session.get(Workspace, slug)
     if ws is None:
         raise NotFound(f"no workspace {slug!r}")
+    if user is not None:
+        from finsandbox.access.authz import authorize
+
+        authorize(user, "workspace.view", ws, subject=f"workspace {slug!r}")
     return ws
 
 
-def list_workspaces(session: Session) -> list[Workspace]:
-    return list(session.scalars(select(Workspace).order_by(Workspace.slug)))
+def list_workspaces(
+    session: Session, *, user: User | None = None, cohort_id: str | None = None, status: str | None = None
+) -> list[Workspace]:
+    """All workspaces, or with `user` only those they may see (members: their own; supervisors: all)."""
+    query = select(Workspace).order_by(Workspace.slug)
+    if cohort_id is not None:
+        query = query.where(Workspace.cohort_id == cohort_id)
+    if status is not None:
+        query = query.where(Workspace.status == status)
+    if user is not None and user.role == "participant":
+        query = query.where(
+            Workspace.id.in_(select(Membership.workspace_id).where(Membership.user_id == user.id))
+        )
+    workspaces = list(session.scalars(query))
+    if user is not None and user.role != "participant":
+        from finsandbox.access.authz import allowed
+
+        workspaces = [w for w in workspaces if allowed(user, "workspace.view", w)]
+    return workspaces
+
+
+def unique_slug(session: Session, text: str, *, max_length: int = 48) -> str:
+    """A free workspace slug from a title ("Fraud triage (pilot)" -> "fraud-triage-pilot", then -2...)."""
+    base = re.sub(r"[^a-z0-9]+", "-", text.lower()).strip("-")[:max_length].strip("-")
+    if len(base) < 2:
+        base = f"use-case-{base}".strip("-")
+    slug, n = base, 1
+    while session.scalars(select(Workspace.id).where(Workspace.slug == slug)).first() is not None:
+        n += 1
+        slug = f"{base}-{n}"
+    return slug
 
 
 def add_member(session: Session, workspace: Workspace, user: User, *, role: str, actor: str) -> Membership:

@@ -21,6 +21,7 @@ from sqlalchemy.orm import Session
 
 from finsandbox.clitools import actor, console, table
 from finsandbox.errors import InvalidRequest
+from finsandbox.programme.cli import cohort_app  # the cohort commands live with the programme
 
 scorecard_app = typer.Typer(help="Trial scorecards by principle: build, show, compare.", no_args_is_help=True)
 review_app = typer.Typer(
@@ -29,7 +30,6 @@ review_app = typer.Typer(
 report_app = typer.Typer(help="Exit reports of use cases (HTML and PDF).", no_args_is_help=True)
 bundle_app = typer.Typer(help="Signed evidence bundles: export and verify offline.", no_args_is_help=True)
 framework_app = typer.Typer(help="The regulator's framework of principles.", no_args_is_help=True)
-cohort_app = typer.Typer(help="Cohorts: time-boxed intakes of use cases.", no_args_is_help=True)
 
 AsUser = Annotated[
     str | None,
@@ -644,72 +644,6 @@ def framework_check(
     for m in cov.messages():
         err.print(m, markup=False, highlight=False, soft_wrap=True)
     raise typer.Exit(1)
-
-
-# --- cohorts ------------------------------------------------------------------------------------
-
-
-@cohort_app.command("create")
-def cohort_create(
-    name: str,
-    theme: Annotated[list[str] | None, typer.Option(help="a theme the cohort takes; repeatable")] = None,
-    starts: Annotated[str | None, typer.Option(help="start date, YYYY-MM-DD")] = None,
-    ends: Annotated[str | None, typer.Option(help="end date, YYYY-MM-DD")] = None,
-    k: Annotated[int, typer.Option("--k", help="insights: minimum institutions per figure")] = 3,
-    as_user: AsUser = None,
-) -> None:
-    """Create a cohort."""
-    from finsandbox.supervision.cohorts import create_cohort
-
-    with _session() as s:
-        user = _user(s, as_user)
-        c = create_cohort(
-            s,
-            name=name,
-            themes=theme or [],
-            actor=_actor(user),
-            user=user,
-            starts_on=_date(starts, "--starts") if starts else None,
-            ends_on=_date(ends, "--ends") if ends else None,
-            min_group_size=k,
-        )
-        console.print(f"cohort {c.name} created (k = {c.min_group_size})")
-
-
-@cohort_app.command("list")
-def cohort_list(as_user: AsUser = None) -> None:
-    """Cohorts with their themes, dates and number of use cases."""
-    from finsandbox.supervision.cohorts import cohort_workspaces, list_cohorts
-
-    with _session(write=False) as s:
-        _table(
-            "cohorts",
-            ["name", "themes", "starts", "ends", "status", "k", "use cases"],
-            [
-                [
-                    c.name,
-                    ", ".join(c.themes),
-                    c.starts_on,
-                    c.ends_on,
-                    c.status,
-                    c.min_group_size,
-                    len(cohort_workspaces(s, c)),
-                ]
-                for c in list_cohorts(s, user=_user(s, as_user))
-            ],
-        )
-
-
-@cohort_app.command("add-workspace")
-def cohort_add_workspace(cohort: str, workspace: str, as_user: AsUser = None) -> None:
-    """Put a workspace (use case) into a cohort."""
-    from finsandbox.programme import get_workspace
-    from finsandbox.supervision.cohorts import add_workspace, get_cohort
-
-    with _session() as s:
-        user = _user(s, as_user)
-        add_workspace(s, get_cohort(s, cohort), get_workspace(s, workspace), actor=_actor(user), user=user)
-        console.print(f"{workspace} is now in cohort {cohort}")
 
 
 # --- personal API tokens (mounted under `programme user`) ----------------------------------------

@@ -106,6 +106,9 @@ def open_review(session: Session, user: User, scorecard_id: str, *, title: str |
         {"scorecard_id": card.id, "trial_id": card.trial_id, "version": card.version, "title": review.title},
         text=review.title,
     )
+    from finsandbox.programme.lifecycle import mark_under_review
+
+    mark_under_review(session, card.workspace, actor=_actor(user))
     return review
 
 

@@ -23,8 +23,7 @@ def retrieve(case: Case, recipe: Recipe) -> list[dict[str, Any]]:
     docs: list[dict[str, Any]] = []
     spec = recipe.target.retrieval
     if spec.method != "none" and recipe.corpus_path is not None:
-        # Embedding retrieval is declared for future corpora; BM25 serves both until it ships.
-        for chunk in retrieval.corpus(recipe.corpus_path).search(case.user_text, spec.top_k):
+        for chunk in retrieval.corpus(recipe.corpus_path).search(case.user_text, spec.top_k, spec.method):
             docs.append({"id": chunk.id, "text": chunk.text, "title": chunk.title})
     for doc in case.context:
         docs.append({"id": doc.id, "text": doc.text, "title": doc.title, "planted": doc.planted})

@@ -1,0 +1,280 @@
+"""Scorecards and reviews: the scorecard of a trial, the review queue, a review's findings, actions and thread.
+
+A supervisor reaches a finding in two clicks: open a case of a trial, then "Add finding" on it;
+the finding links that case result and its ledger entries, and opens the trial's review if needed.
+"""
+
+from __future__ import annotations
+
+from datetime import date
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Form
+from fastapi.responses import RedirectResponse, Response
+from sqlalchemy import select
+
+from finsandbox.reports import charts
+from finsandbox.errors import FinsandboxError, InvalidRequest, NotFound
+from finsandbox.store.models import Review, Scorecard, Trial, Workspace
+from finsandbox.supervision.reviews import (
+    DECISIONS,
+    SEVERITIES,
+    add_action,
+    add_finding,
+    decide,
+    get_review,
+    list_reviews,
+    open_review,
+    resolve,
+    respond,
+)
+from finsandbox.supervision.scorecards import build_scorecard
+from finsandbox.web.base import Editor, Page, Viewer
+from finsandbox.web.trials import case_context, case_result_for, trial_for
+from finsandbox.web.workspaces import workspace_for
+
+router = APIRouter()
+
+
+@router.get("/trials/{trial_id}/scorecard", include_in_schema=False)
+def scorecard_page(page: Editor, trial_id: str) -> Response:
+    """The trial's current scorecard (a new version is built when the scores or the framework changed)."""
+    trial = trial_for(page, trial_id, "scorecard.view")
+    if trial.status != "completed":
+        raise InvalidRequest(f"trial {trial.name!r} is {trial.status}; its scorecard exists once it completes")
+    card, _created = build_scorecard(page.session, trial.id, actor=page.actor, user=page.user)
+    reviews = list(page.session.scalars(select(Review).where(Review.scorecard_id == card.id)))
+    principles = [(pid, p) for pid, p in card.data.get("principles", {}).items() if p.get("judged")]
+    chart = charts.data_uri(
+        charts.rate_bars(
+            [p["name"] for _, p in principles],
+            [p.get("pass_rate") for _, p in principles],
+            [p.get("ci") for _, p in principles],
+            "Pass rate by principle",
+        )
+    )
+    return page.render(
+        "scorecard.html",
+        {
+            "chart": chart,
+            "trial": trial,
+            "ws": trial.workspace,
+            "card": card,
+            "data": card.data,
+            "reviews": reviews,
+            "can_open": page.may("review.open", trial.workspace),
+        },
+    )
+
+
+@router.post("/trials/{trial_id}/review", include_in_schema=False)
+def open_review_page(page: Editor, trial_id: str, title: Annotated[str, Form()] = "") -> Response:
+    trial = trial_for(page, trial_id, "review.open")
+    card, _ = build_scorecard(page.session, trial.id, actor=page.actor, user=page.user)
+    review = open_review(page.session, page.user, card.id, title=title or None)
+    return RedirectResponse(f"/reviews/{review.id}", status_code=303)
+
+
+def _review_for_trial(page: Page, trial: Trial) -> Review:
+    """The open review of the trial's current scorecard, opened now when there is none."""
+    card, _ = build_scorecard(page.session, trial.id, actor=page.actor, user=page.user)
+    review = page.session.scalars(
+        select(Review)
+        .join(Scorecard, Scorecard.id == Review.scorecard_id)
+        .where(Scorecard.trial_id == trial.id, Review.status == "open")
+        .order_by(Review.created_at.desc())
+    ).first()
+    return review or open_review(page.session, page.user, card.id)
+
+
+@router.post("/trials/{trial_id}/cases/{result_id}/finding", include_in_schema=False)
+def finding_from_case(
+    page: Editor,
+    trial_id: str,
+    result_id: str,
+    severity: Annotated[str, Form()] = "",
+    principle: Annotated[str, Form()] = "",
+    text: Annotated[str, Form()] = "",
+) -> Response:
+    """Add a finding linked to this case result and its ledger entries, to the trial's open review."""
+    trial = trial_for(page, trial_id)
+    page.authorize("review.add_finding", trial.workspace)
+    row = case_result_for(page, trial, result_id)
+    seqs = [int(s) for s in row.evidence.get("ledger_seqs") or []]
+    try:
+        with page.session.begin_nested():
+            review = _review_for_trial(page, trial)
+            add_finding(
+                page.session,
+                page.user,
+                review.id,
+                severity=severity,
+                principle=principle,
+                text=text,
+                case_result_ids=[row.id],
+                ledger_seqs=seqs,
+            )
+    except FinsandboxError as exc:
+        context = case_context(page, trial, row)
+        context.update(
+            form={"severity": severity, "principle": principle, "text": text}, errors={"finding": exc.message}
+        )
+        return page.render("case.html", context, 400)
+    return RedirectResponse(f"/reviews/{review.id}#findings", status_code=303)
+
+
+@router.get("/reviews", include_in_schema=False)
+def review_queue(page: Viewer, workspace: str = "", status: str = "") -> Response:
+    """Supervisors: every review, open first. Participants: the reviews of their own workspaces."""
+    ws: Workspace | None = workspace_for(page, workspace, "review.view") if workspace else None
+    reviews = list_reviews(page.session, user=page.user, workspace_id=ws.id if ws else None)
+    if status:
+        reviews = [r for r in reviews if r.status == status]
+    reviews.sort(key=lambda r: (r.status != "open", -r.created_at.timestamp()))
+    rows = [
+        {
+            "review": r,
+            "open_findings": sum(1 for f in r.findings if f.status != "resolved"),
+            "open_actions": sum(1 for a in r.actions if a.status != "resolved"),
+        }
+        for r in reviews
+    ]
+    return page.render("reviews.html", {"rows": rows, "ws": ws, "status": status, "decisions": DECISIONS})
+
+
+def review_for(page: Page, review_id: str) -> Review:
+    try:
+        return get_review(page.session, review_id, user=page.user)
+    except NotFound:
+        raise NotFound(f"no review {review_id!r}") from None
+
+
+def _review_page(
+    page: Page, review: Review, form: dict[str, Any] | None = None, errors: dict[str, str] | None = None,
+    status: int = 200,
+) -> Response:
+    ws = review.workspace
+    return page.render(
+        "review.html",
+        {
+            "review": review,
+            "ws": ws,
+            "card": review.scorecard,
+            "principles": list(review.scorecard.data.get("principles", {}).items()),
+            "severities": SEVERITIES,
+            "decisions": DECISIONS,
+            "form": form or {},
+            "errors": errors or {},
+            "is_supervisor": page.may("review.decide", ws),
+            "can_respond": page.may("review.respond", ws),
+        },
+        status,
+    )
+
+
+@router.get("/reviews/{review_id}", include_in_schema=False)
+def review_page(page: Viewer, review_id: str) -> Response:
+    return _review_page(page, review_for(page, review_id))
+
+
+def _act(page: Page, review_id: str, form: dict[str, Any], do: Any, anchor: str) -> Response:
+    review = review_for(page, review_id)
+    try:
+        with page.session.begin_nested():
+            do(review)
+    except FinsandboxError as exc:
+        page.session.refresh(review)
+        return _review_page(page, review, form, {form["_form"]: exc.message}, 400)
+    return RedirectResponse(f"/reviews/{review.id}#{anchor}", status_code=303)
+
+
+def _ref(value: str) -> str | None:
+    return value or None
+
+
+@router.post("/reviews/{review_id}/findings", include_in_schema=False)
+def add_finding_page(
+    page: Editor,
+    review_id: str,
+    severity: Annotated[str, Form()] = "",
+    principle: Annotated[str, Form()] = "",
+    text: Annotated[str, Form()] = "",
+) -> Response:
+    form = {"_form": "finding", "severity": severity, "principle": principle, "finding_text": text}
+    return _act(
+        page,
+        review_id,
+        form,
+        lambda r: add_finding(page.session, page.user, r.id, severity=severity, principle=principle, text=text),
+        "findings",
+    )
+
+
+@router.post("/reviews/{review_id}/actions", include_in_schema=False)
+def add_action_page(
+    page: Editor,
+    review_id: str,
+    text: Annotated[str, Form()] = "",
+    due_on: Annotated[str, Form()] = "",
+    finding: Annotated[str, Form()] = "",
+) -> Response:
+    form = {"_form": "action", "action_text": text, "due_on": due_on, "finding": finding}
+
+    def do(r: Review) -> None:
+        try:
+            due = date.fromisoformat(due_on)
+        except ValueError:
+            raise InvalidRequest("give the due date as YYYY-MM-DD", param="due_on") from None
+        add_action(page.session, page.user, r.id, text=text, due_on=due, finding=_ref(finding))
+
+    return _act(page, review_id, form, do, "actions")
+
+
+@router.post("/reviews/{review_id}/respond", include_in_schema=False)
+def respond_page(
+    page: Editor,
+    review_id: str,
+    text: Annotated[str, Form()] = "",
+    finding: Annotated[str, Form()] = "",
+    action: Annotated[str, Form()] = "",
+) -> Response:
+    form = {"_form": f"respond-{finding or action}", "respond_text": text}
+    return _act(
+        page,
+        review_id,
+        form,
+        lambda r: respond(page.session, page.user, r.id, text=text, finding=_ref(finding), action=_ref(action)),
+        "thread",
+    )
+
+
+@router.post("/reviews/{review_id}/resolve", include_in_schema=False)
+def resolve_page(
+    page: Editor,
+    review_id: str,
+    note: Annotated[str, Form()] = "",
+    finding: Annotated[str, Form()] = "",
+    action: Annotated[str, Form()] = "",
+) -> Response:
+    form = {"_form": f"resolve-{finding or action}", "resolve_note": note}
+    return _act(
+        page,
+        review_id,
+        form,
+        lambda r: resolve(page.session, page.user, r.id, note=note, finding=_ref(finding), action=_ref(action)),
+        "thread",
+    )
+
+
+@router.post("/reviews/{review_id}/decide", include_in_schema=False)
+def decide_page(
+    page: Editor, review_id: str, decision: Annotated[str, Form()] = "", note: Annotated[str, Form()] = ""
+) -> Response:
+    form = {"_form": "decide", "decision": decision, "decide_note": note}
+    return _act(
+        page,
+        review_id,
+        form,
+        lambda r: decide(page.session, page.user, r.id, decision=decision, note=note),
+        "decision",
+    )

@@ -1,0 +1,237 @@
+"""Trial pages: launch a suite, watch it run, filter its results, open one case with all its evidence.
+
+A trial launched here runs in a background thread of the server and calls the model through
+this server's own gateway (loopback HTTP), so its calls are metered, guarded and in the ledger.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import threading
+import time
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Form
+from fastapi.responses import HTMLResponse, RedirectResponse, Response
+from sqlalchemy import select
+
+from finsandbox import usecases
+from finsandbox.errors import FinsandboxError, NotFound
+from finsandbox.evals.trials import FINAL, create_trial, get_trial, list_trials, results
+from finsandbox.programme import list_endpoints
+from finsandbox.store import session_scope
+from finsandbox.store.models import CaseResult, LedgerEntry, Review, Scorecard, Trial, UsageRecord
+from finsandbox.web.base import Editor, Page, Viewer, field_errors, require
+from finsandbox.web.playground import gateway_base
+from finsandbox.web.workspaces import workspace_for
+
+router = APIRouter()
+log = logging.getLogger("finsandbox.web")
+DEFAULT_MAX_CASES = 3
+
+
+def trial_for(page: Page, trial_id: str, action: str = "trial.view") -> Trial:
+    """The trial if the user may `action` its workspace; otherwise it does not exist for them."""
+    try:
+        trial = get_trial(page.session, trial_id)
+    except NotFound:
+        raise NotFound(f"no trial {trial_id!r}") from None
+    page.authorize(action, trial.workspace, subject=f"trial {trial_id!r}")
+    return trial
+
+
+def _run_in_background(trial_id: str, actor: str) -> None:
+    """Run the trial in a thread of its own once its row is committed; errors end up on the trial."""
+    from finsandbox.evals.trials import run_trial
+
+    def work() -> None:
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline:
+            with session_scope() as s:
+                if s.get(Trial, trial_id) is not None:
+                    break
+            time.sleep(0.05)
+        try:
+            asyncio.run(run_trial(trial_id, actor=actor))
+        except Exception:
+            log.exception("trial %s failed in the background", trial_id)
+
+    threading.Thread(target=work, name=f"trial-{trial_id[:8]}", daemon=True).start()
+
+
+def _trials_page(page: Page, slug: str, form: dict[str, Any] | None = None, errors: dict[str, str] | None = None,
+                 status: int = 200) -> HTMLResponse:
+    ws = workspace_for(page, slug)
+    return page.render(
+        "trials.html",
+        {
+            "ws": ws,
+            "trials": list_trials(page.session, ws.id),
+            "endpoints": list_endpoints(page.session, ws.id),
+            "suites": usecases.THEMES,
+            "form": form or {"suite": ws.theme, "max_cases": str(DEFAULT_MAX_CASES)},
+            "errors": errors or {},
+            "can_launch": page.may("trial.launch", ws),
+        },
+        status,
+    )
+
+
+@router.get("/w/{slug}/trials", include_in_schema=False)
+def trials(page: Viewer, slug: str) -> Response:
+    return _trials_page(page, slug)
+
+
+@router.post("/w/{slug}/trials", include_in_schema=False)
+def launch(
+    page: Editor,
+    slug: str,
+    suite: Annotated[str, Form()] = "",
+    endpoint: Annotated[str, Form()] = "",
+    max_cases: Annotated[str, Form()] = "",
+    name: Annotated[str, Form()] = "",
+) -> Response:
+    ws = workspace_for(page, slug, "trial.launch")
+    form = {"suite": suite, "endpoint": endpoint, "max_cases": max_cases, "name": name}
+    try:
+        try:
+            cases = int(max_cases) if max_cases.strip() else None
+        except ValueError:
+            raise FinsandboxError("the number of cases must be a whole number", param="max_cases") from None
+        if cases is not None and not 1 <= cases <= 1000:
+            raise FinsandboxError("the number of cases must be between 1 and 1000", param="max_cases")
+        trial = create_trial(
+            page.session,
+            workspace=ws.slug,
+            endpoint=endpoint,
+            suites=[suite],
+            actor=page.actor,
+            name=name.strip() or None,
+            max_cases=cases,
+            max_variants=1,
+            max_tokens=128,
+            concurrency=2,
+            gateway_url=gateway_base(page.request),
+        )
+    except FinsandboxError as exc:
+        return _trials_page(page, slug, form, field_errors(exc), 400)
+    page.session.flush()
+    _run_in_background(trial.id, page.actor)
+    return RedirectResponse(f"/trials/{trial.id}", status_code=303)
+
+
+def _principles_by_recipe(trial: Trial) -> dict[str, list[str]]:
+    recipes = (trial.summary or {}).get("recipes") or {}
+    out: dict[str, list[str]] = {}
+    for key, block in recipes.items():
+        principles = list((block or {}).get("principles") or [])
+        out[key] = principles
+        out[key.split("/")[-1]] = principles
+    return out
+
+
+@router.get("/trials/{trial_id}", include_in_schema=False)
+def trial_page(
+    page: Viewer, trial_id: str, recipe: str = "", principle: str = "", outcome: str = ""
+) -> Response:
+    trial = trial_for(page, trial_id)
+    rows = results(page.session, trial.id)
+    by_recipe = _principles_by_recipe(trial)
+    recipes = sorted({r.recipe for r in rows})
+    principles = sorted({p for r in rows for p in by_recipe.get(f"{r.suite}/{r.recipe}", by_recipe.get(r.recipe, []))})
+    shown = [
+        r
+        for r in rows
+        if (not recipe or r.recipe == recipe)
+        and (not principle or principle in by_recipe.get(f"{r.suite}/{r.recipe}", by_recipe.get(r.recipe, [])))
+        and (
+            not outcome
+            or (outcome == "pass" and r.passed is True)
+            or (outcome == "fail" and r.passed is False)
+            or (outcome == "error" and r.error is not None)
+        )
+    ]
+    reviews = list(
+        page.session.scalars(
+            select(Review).join(Scorecard, Scorecard.id == Review.scorecard_id).where(Scorecard.trial_id == trial.id)
+        )
+    )
+    return page.render(
+        "trial.html",
+        {
+            "trial": trial,
+            "ws": trial.workspace,
+            "rows": shown,
+            "total_rows": len(rows),
+            "recipes": recipes,
+            "principles": principles,
+            "filters": {"recipe": recipe, "principle": principle, "outcome": outcome},
+            "final": trial.status in FINAL,
+            "reviews": reviews,
+        },
+    )
+
+
+@router.get("/trials/{trial_id}/progress", include_in_schema=False)
+def progress(page: Viewer, trial_id: str, live: int = 0) -> Response:
+    """The progress block, polled by htmx while the trial runs; the page reloads once it ends."""
+    trial = trial_for(page, trial_id)
+    response = page.render("_progress.html", {"trial": trial, "final": trial.status in FINAL})
+    if live and trial.status in FINAL:
+        response.headers["HX-Refresh"] = "true"
+    return response
+
+
+def _ledger_entries(page: Page, trial: Trial, row: CaseResult) -> list[dict[str, Any]]:
+    seqs = set(row.evidence.get("ledger_seqs") or [])
+    seqs |= {
+        s
+        for s in page.session.scalars(
+            select(UsageRecord.ledger_seq).where(UsageRecord.trial_id == trial.id, UsageRecord.case_id == row.item)
+        )
+        if s is not None
+    }
+    entries = page.session.scalars(select(LedgerEntry).where(LedgerEntry.seq.in_(seqs)).order_by(LedgerEntry.seq))
+    out = []
+    for e in entries:
+        try:
+            payload = json.loads(e.payload)
+        except ValueError:
+            payload = {}
+        out.append({"entry": e, "payload": json.dumps(payload, indent=2, ensure_ascii=False)[:4000]})
+    return out
+
+
+def case_result_for(page: Page, trial: Trial, result_id: str) -> CaseResult:
+    row = page.session.get(CaseResult, result_id)
+    require(row is not None and row.trial_id == trial.id, f"case result {result_id!r} in this trial")
+    assert row is not None
+    return row
+
+
+def case_context(page: Page, trial: Trial, row: CaseResult) -> dict[str, Any]:
+    """Everything the case page shows: input, output, scores, guard decisions, ledger entries."""
+    from finsandbox.supervision.framework import load_framework
+
+    by_recipe = _principles_by_recipe(trial)
+    return {
+        "trial": trial,
+        "ws": trial.workspace,
+        "row": row,
+        "case_json": json.dumps(row.case, indent=2, ensure_ascii=False),
+        "entries": _ledger_entries(page, trial, row),
+        "decisions": row.evidence.get("guard_decisions") or [],
+        "principles": by_recipe.get(f"{row.suite}/{row.recipe}", by_recipe.get(row.recipe, [])),
+        "all_principles": [(p.id, p.name) for p in load_framework().framework.principles],
+        "can_add_finding": page.may("review.add_finding", trial.workspace),
+        "form": {},
+        "errors": {},
+    }
+
+
+@router.get("/trials/{trial_id}/cases/{result_id}", include_in_schema=False)
+def case_page(page: Viewer, trial_id: str, result_id: str) -> Response:
+    trial = trial_for(page, trial_id)
+    return page.render("case.html", case_context(page, trial, case_result_for(page, trial, result_id)))
