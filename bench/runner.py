@@ -55,8 +55,10 @@ class Row:
     direct: float
     ours: float
     ours_seconds: float
+    ours_cpu_ms: float
     inspect: float | None
     inspect_seconds: float | None
+    inspect_cpu_ms: float | None
 
     def ratio(self, value: float | None, base: float | None) -> str:
         return f"{value / base:.2f}" if value and base else "-"
@@ -181,24 +183,26 @@ def set_delay(upstream_url: str, delay_ms: float) -> None:
 # ------------------------------------------------------------------------------ ours
 
 
-def run_ours(suite: Path, concurrency: int, expected: int) -> float:
-    """Seconds from create_trial to a completed, summarised trial with every result stored."""
+def run_ours(suite: Path, concurrency: int, expected: int) -> tuple[float, float]:
+    """Seconds from create_trial to a completed, summarised trial with every result stored, and
+    this process's CPU seconds meanwhile (the gateway runs in it too; the stub does not)."""
     from finsandbox.evals.trials import create_trial, run_trial
     from finsandbox.store import session_scope
 
+    cpu = time.process_time()
     started = time.perf_counter()
     with session_scope(write=True) as s:
         trial_id = create_trial(
             s, workspace="bench", endpoint="stub", suites=[str(suite)], actor="bench", concurrency=concurrency
         ).id
     trial = asyncio.run(run_trial(trial_id, actor="bench"))
-    seconds = time.perf_counter() - started
+    seconds, cpu = time.perf_counter() - started, time.process_time() - cpu
     if trial.status != "completed" or trial.done_cases != expected:
         raise RuntimeError(f"trial {trial.id} {trial.status} ({trial.error}); {trial.done_cases}/{expected}")
     passed = trial.summary["recipes"][f"{suite.stem}/echo"]["passed"]
     if passed != expected:
         raise RuntimeError(f"trial {trial.id}: only {passed}/{expected} cases passed")
-    return seconds
+    return seconds, cpu
 
 
 def stored_counts(expected_calls: int) -> str:
@@ -227,18 +231,19 @@ def stored_counts(expected_calls: int) -> str:
 
 
 def inspect_worker(args: argparse.Namespace) -> int:
-    """Child process: run the equivalent Inspect task and print {"seconds", "samples", "accuracy"}."""
+    """Child process: run the equivalent Inspect task; print {"seconds", "cpu", "samples", "accuracy"}."""
     from inspect_ai import Task
     from inspect_ai import eval as inspect_eval
     from inspect_ai.dataset import MemoryDataset, Sample
     from inspect_ai.scorer import includes
     from inspect_ai.solver import generate
 
-    def run(n: int) -> tuple[float, float]:
+    def run(n: int) -> tuple[float, float, float]:
         dataset = MemoryDataset(
             [Sample(id=f"c{i}", input=case_input(i), target=case_input(i)) for i in range(n)]
         )
         task = Task(dataset=dataset, solver=generate(), scorer=includes())
+        cpu = time.process_time()
         started = time.perf_counter()
         (log,) = inspect_eval(
             task,
@@ -253,19 +258,19 @@ def inspect_worker(args: argparse.Namespace) -> int:
             temperature=0.0,
             seed=0,
         )
-        seconds = time.perf_counter() - started
+        seconds, cpu = time.perf_counter() - started, time.process_time() - cpu
         if log.status != "success" or log.results is None:
             raise RuntimeError(f"inspect eval {log.status}: {log.error}")
         accuracy = log.results.scores[0].metrics["accuracy"].value
-        return seconds, float(accuracy)
+        return seconds, cpu, float(accuracy)
 
     run(min(WARM_UP_CASES, args.cases))
-    seconds, accuracy = run(args.cases)
-    print(json.dumps({"seconds": seconds, "samples": args.cases, "accuracy": accuracy}))
+    seconds, cpu, accuracy = run(args.cases)
+    print(json.dumps({"seconds": seconds, "cpu": cpu, "samples": args.cases, "accuracy": accuracy}))
     return 0
 
 
-def run_inspect(upstream_url: str, cases: int, concurrency: int, home: Path) -> float:
+def run_inspect(upstream_url: str, cases: int, concurrency: int, home: Path) -> tuple[float, float]:
     logs = home / "inspect-logs"
     env = {
         **os.environ,
@@ -287,7 +292,7 @@ def run_inspect(upstream_url: str, cases: int, concurrency: int, home: Path) -> 
     data = json.loads(out.stdout.strip().splitlines()[-1])
     if data["accuracy"] != 1.0:
         raise RuntimeError(f"Inspect's accuracy was {data['accuracy']}, expected 1.0")
-    return float(data["seconds"])
+    return float(data["seconds"]), float(data["cpu"])
 
 
 def inspect_available() -> bool:
@@ -362,13 +367,13 @@ def main() -> int:
                     suite = write_suite(home / "suites", f"bench{n}", args.cases)
                     if profiler:
                         profiler.enable()
-                    ours = run_ours(suite, args.concurrency, args.cases)
+                    ours, ours_cpu = run_ours(suite, args.concurrency, args.cases)
                     if profiler:
                         profiler.disable()
                     calls += WARM_UP_CASES + args.cases
-                    inspect_s = (
-                        run_inspect(upstream.url, args.cases, args.concurrency, home) if with_inspect else None
-                    )
+                    inspect_s = inspect_cpu = None
+                    if with_inspect:
+                        inspect_s, inspect_cpu = run_inspect(upstream.url, args.cases, args.concurrency, home)
                     rows.append(
                         Row(
                             latency_ms=latency,
@@ -376,8 +381,10 @@ def main() -> int:
                             direct=direct,
                             ours=args.cases / ours,
                             ours_seconds=ours,
+                            ours_cpu_ms=ours_cpu * 1000 / args.cases,
                             inspect=args.cases / inspect_s if inspect_s else None,
                             inspect_seconds=inspect_s,
+                            inspect_cpu_ms=inspect_cpu * 1000 / args.cases if inspect_cpu else None,
                         )
                     )
                 print_table(rows)
@@ -391,17 +398,21 @@ def main() -> int:
 
 def print_table(rows: list[Row]) -> None:
     header = (
-        f"{'latency':>8} | {'ceiling/s':>9} {'direct/s':>9} | {'ours/s':>7} {'s':>6} {'/ceiling':>8} | "
-        f"{'inspect/s':>9} {'s':>6} {'/ceiling':>8} | {'ours/inspect':>12}"
+        f"{'latency':>8} | {'ceiling/s':>9} {'direct/s':>9} | {'ours/s':>7} {'s':>6} {'cpu ms':>6} "
+        f"{'/ceiling':>8} | {'inspect/s':>9} {'s':>6} {'cpu ms':>6} {'/ceiling':>8} | {'ours/inspect':>12}"
     )
     print(header)
     print("-" * len(header))
     verdicts: list[str] = []
     for r in rows:
-        inspect_s = f"{r.inspect:>9.0f} {r.inspect_seconds:>6.1f}" if r.inspect else f"{'-':>9} {'-':>6}"
+        inspect_s = (
+            f"{r.inspect:>9.0f} {r.inspect_seconds:>6.1f} {r.inspect_cpu_ms:>6.2f}"
+            if r.inspect and r.inspect_seconds and r.inspect_cpu_ms
+            else f"{'-':>9} {'-':>6} {'-':>6}"
+        )
         print(
             f"{r.latency_ms:>6.0f}ms | {r.ceiling:>9.0f} {r.direct:>9.0f} | "
-            f"{r.ours:>7.0f} {r.ours_seconds:>6.1f} {r.ratio(r.ours, r.ceiling):>8} | "
+            f"{r.ours:>7.0f} {r.ours_seconds:>6.1f} {r.ours_cpu_ms:>6.2f} {r.ratio(r.ours, r.ceiling):>8} | "
             f"{inspect_s} {r.ratio(r.inspect, r.ceiling):>8} | {r.ratio(r.ours, r.inspect):>12}"
         )
         if r.inspect:
@@ -416,7 +427,10 @@ def print_table(rows: list[Row]) -> None:
                 f"at {r.latency_ms:g} ms, ours within 10% of concurrency/latency: "
                 f"{r.ours / r.ceiling:.2f}, {'met' if ok else 'MISSED'}"
             )
-    print("cases/s; ceiling = the stub's direct throughput (instant) or concurrency / latency")
+    print(
+        "cases/s; ceiling = the stub's direct throughput (instant) or concurrency / latency; "
+        "cpu ms = the runner process's CPU time per case (ours includes the in-process gateway)"
+    )
     for v in verdicts:
         print("target: " + v)
 

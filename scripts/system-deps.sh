@@ -14,6 +14,8 @@ if command -v dpkg-query >/dev/null 2>&1; then
   for pkg in libpango-1.0-0 libpangoft2-1.0-0 libharfbuzz-subset0 fonts-dejavu-core; do
     has_pkg "$pkg" || need+=("$pkg")
   done
+  # The web UI's browser tests drive Debian's headless Chromium with Playwright (no downloaded browsers).
+  has_pkg chromium || need+=(chromium)
 fi
 
 if [ ${#need[@]} -eq 0 ]; then

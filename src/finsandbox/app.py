@@ -94,4 +94,7 @@ def create_app() -> FastAPI:
     async def healthz() -> dict[str, Any]:
         return {"ok": True, "version": __version__}
 
+    from finsandbox.web import install as install_web
+
+    install_web(app)  # pages, static files, sessions; JSON errors stay JSON for /v1 and /api
     return app

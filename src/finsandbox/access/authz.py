@@ -70,6 +70,7 @@ RULES: dict[str, Rule] = {
     "trial.launch": _rule({"editor"}, "only owners and developers of the workspace launch trials"),
     "usage.view": _rule({"operator", "supervisor"}, "only operators and supervisors see compute usage"),
     "ledger.verify": _rule({"operator", "supervisor"}, "only operators and supervisors verify the ledger"),
+    "cohort.dashboard": _rule({"supervisor"}, "only supervisors see the cohort dashboard of every use case"),
     # Programme lifecycle: a bank applies (optionally with a tech partner), supervisors assess and decide.
     "application.submit": _rule({"bank"}, "only bank users submit applications"),
     "application.view": _rule(

@@ -1,13 +1,14 @@
-"""The JSON API under /api/v1: scorecards, reviews, reports, bundles and insights, for people with a
-personal token. Errors use the same JSON shape as the gateway (see app.py)."""
+"""The JSON API under /api/v1: cohorts, applications, workspaces, scorecards, reviews, reports, bundles
+and insights, for people with a personal token. Errors use the same JSON shape as the gateway (see app.py)."""
 
 from fastapi import APIRouter
 
-from finsandbox.api import reports, reviews, scorecards
+from finsandbox.api import programme, reports, reviews, scorecards
 
 router = APIRouter(prefix="/api/v1")
 router.include_router(scorecards.router)
 router.include_router(reviews.router)
 router.include_router(reports.router)
+router.include_router(programme.router)
 
 __all__ = ["router"]

@@ -18,7 +18,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 import anyio
-from sqlalchemy import func, select
+from sqlalchemy import func, insert, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
@@ -33,7 +33,7 @@ from finsandbox.evals.scorers.base import Evidence, Score
 from finsandbox.evals.worker import ItemResult, RunSpec, build_scorers, score_case
 from finsandbox.programme.workspaces import get_endpoint, get_workspace
 from finsandbox.store import session_scope
-from finsandbox.store.models import CaseResult, Trial
+from finsandbox.store.models import CaseResult, Trial, new_id
 
 FINAL = ("completed", "failed", "cancelled")
 ProgressFn = Callable[[int, int, ItemResult | None], None]
@@ -234,34 +234,117 @@ def _begin(trial_id: str, actor: str) -> tuple[Trial, str, set[str]]:
         return trial, new.secret, done
 
 
-def _store(trial_id: str, result: ItemResult) -> bool:
+def _row(trial_id: str, result: ItemResult, finished_at: datetime) -> dict[str, Any]:
+    return {
+        "id": new_id(),
+        "trial_id": trial_id,
+        "item": result.key,
+        "suite": result.suite,
+        "recipe": result.recipe,
+        "case_id": result.case_id,
+        "attack": result.attack,
+        "case": result.case,
+        "output": result.output,
+        "evidence": result.evidence,
+        "scores": result.scores,
+        "passed": result.passed,
+        "error": result.error,
+        "latency_ms": result.latency_ms,
+        "created_at": finished_at,
+    }
+
+
+def _count_done(s: Session, trial_id: str) -> None:
+    trial = s.get(Trial, trial_id)
+    assert trial is not None
+    trial.done_cases = s.scalar(select(func.count()).where(CaseResult.trial_id == trial_id)) or 0
+
+
+def _store(trial_id: str, result: ItemResult, finished_at: datetime | None = None) -> bool:
     """Store one result; False when it was already stored (a resumed or duplicated item)."""
     try:
         with session_scope(write=True) as s:
-            s.add(
-                CaseResult(
-                    trial_id=trial_id,
-                    item=result.key,
-                    suite=result.suite,
-                    recipe=result.recipe,
-                    case_id=result.case_id,
-                    attack=result.attack,
-                    case=result.case,
-                    output=result.output,
-                    evidence=result.evidence,
-                    scores=result.scores,
-                    passed=result.passed,
-                    error=result.error,
-                    latency_ms=result.latency_ms,
-                )
-            )
-            s.flush()
-            trial = s.get(Trial, trial_id)
-            assert trial is not None
-            trial.done_cases = s.scalar(select(func.count()).where(CaseResult.trial_id == trial_id)) or 0
+            s.execute(insert(CaseResult), [_row(trial_id, result, finished_at or _now())])
+            _count_done(s, trial_id)
         return True
     except IntegrityError:
         return False
+
+
+def _store_batch(trial_id: str, batch: list[tuple[ItemResult, datetime]]) -> list[bool]:
+    """Store finished results in one transaction; per result, False when it was already stored.
+
+    When any of them was already stored (two runs of one trial racing), the batch is rolled back
+    and each result is stored on its own, so the others still land and none is counted twice.
+    """
+    try:
+        with session_scope(write=True) as s:
+            s.execute(insert(CaseResult), [_row(trial_id, r, at) for r, at in batch])
+            _count_done(s, trial_id)
+        return [True] * len(batch)
+    except IntegrityError:
+        return [_store(trial_id, r, at) for r, at in batch]
+
+
+MAX_STORE_BATCH = 256
+
+
+class _ResultStore:
+    """Group commit for one run's case results.
+
+    Each finished case waits until its own result is committed, as before; but while one
+    transaction is being written, the results that finish meanwhile queue up and go into the
+    next one together, instead of each paying for its own write transaction (which on SQLite
+    also queues behind the gateway's writes for the same lock). Nothing waits on a timer, so a
+    result is stored as soon as the transaction before it has committed.
+    """
+
+    def __init__(self, trial_id: str) -> None:
+        self.trial_id = trial_id
+        self._pending: list[tuple[ItemResult, datetime, asyncio.Future[bool]]] = []
+        self._wake = asyncio.Event()
+        self._closed = False
+        self._task = asyncio.create_task(self._loop())
+
+    async def store(self, result: ItemResult) -> bool:
+        if self._closed:
+            raise RuntimeError("the result store is closed")
+        done: asyncio.Future[bool] = asyncio.get_running_loop().create_future()
+        self._pending.append((result, _now(), done))
+        self._wake.set()
+        return await done
+
+    async def _loop(self) -> None:
+        while True:
+            if not self._pending:
+                if self._closed:
+                    return
+                self._wake.clear()
+                await self._wake.wait()
+                continue
+            batch = self._pending[:MAX_STORE_BATCH]
+            del self._pending[:MAX_STORE_BATCH]
+            try:
+                stored = await anyio.to_thread.run_sync(
+                    _store_batch, self.trial_id, [(r, at) for r, at, _ in batch]
+                )
+            except BaseException as exc:
+                for _, _, done in batch:
+                    if not done.done():
+                        done.set_exception(exc)
+                if not isinstance(exc, Exception):
+                    raise
+                continue
+            for (_, _, done), ok in zip(batch, stored, strict=True):
+                if not done.done():
+                    done.set_result(ok)
+
+    async def aclose(self) -> None:
+        """Store what is still queued, then stop; shielded, so finished cases are never dropped."""
+        self._closed = True
+        self._wake.set()
+        with anyio.CancelScope(shield=True):
+            await asyncio.shield(self._task)
 
 
 def _status(trial_id: str) -> str:
@@ -356,7 +439,7 @@ async def run_trial(
 
         async def on_result(result: ItemResult) -> None:
             nonlocal count, consecutive_errors, abort_reason, stop
-            if await anyio.to_thread.run_sync(_store, trial.id, result):
+            if await store.store(result):
                 count += 1
             consecutive_errors = consecutive_errors + 1 if result.error else 0
             if consecutive_errors >= MAX_CONSECUTIVE_ERRORS and abort_reason is None:
@@ -369,6 +452,7 @@ async def run_trial(
 
         if on_progress:
             on_progress(count, trial.total_cases, None)
+        store = _ResultStore(trial.id)
         watcher = asyncio.create_task(watch_cancel())
         try:
             await executor.run(spec, loaded, items, on_result, lambda: stop)
@@ -376,6 +460,7 @@ async def run_trial(
             cancelled_by_user = stop and abort_reason is None
             stop = True
             watcher.cancel()
+            await store.aclose()
         if abort_reason:
             status, error = "failed", abort_reason
         else:

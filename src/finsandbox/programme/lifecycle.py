@@ -168,30 +168,36 @@ def change_state(session: Session, user: User, workspace: Workspace, to: str, *,
     )
 
 
+_MOVES = ("application.submitted", *_VERB.values(), "workspace.state_changed")
+"""The ledger kinds that move a use case from one state to another."""
+
+
 def history(session: Session, workspace: Workspace) -> list[dict[str, Any]]:
-    """The lifecycle's ledger entries for a use case, oldest first: its application's and its workspace's."""
+    """How a use case got to its state, oldest first: the ledger entries that moved it."""
     application = application_of(session, workspace)
-    kinds = select(LedgerEntry).where(
-        LedgerEntry.kind.in_(["workspace.state_changed", "workspace.created"]),
-        LedgerEntry.workspace_id == workspace.id,
+    query = select(LedgerEntry).where(
+        LedgerEntry.kind == "workspace.state_changed", LedgerEntry.workspace_id == workspace.id
     )
-    entries = list(session.scalars(kinds))
+    entries = list(session.scalars(query))
     if application is not None:
-        entries += list(
-            session.scalars(
-                select(LedgerEntry).where(
-                    LedgerEntry.kind.like("application.%"), LedgerEntry.payload.contains(application.id)
-                )
-            )
+        # Before admission the entries have no workspace; the application's random id finds them.
+        query = select(LedgerEntry).where(
+            LedgerEntry.kind.in_([k for k in _MOVES if k.startswith("application.")]),
+            LedgerEntry.payload.contains(application.id),
         )
+        entries += list(session.scalars(query))
     out = []
     for e in sorted({e.seq: e for e in entries}.values(), key=lambda e: e.seq):
         body = json.loads(e.payload)
-        to = body.get("to") or {"workspace.created": "admitted", "application.submitted": "proposed"}.get(
-            e.kind
-        )
         out.append(
-            {"seq": e.seq, "at": e.ts, "actor": e.actor, "kind": e.kind, "from": body.get("from"), "to": to}
+            {
+                "seq": e.seq,
+                "at": e.ts,
+                "actor": e.actor,
+                "kind": e.kind,
+                "from": body.get("from"),
+                "to": body.get("to", "proposed" if e.kind == "application.submitted" else None),
+            }
         )
     return out
 

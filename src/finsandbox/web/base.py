@@ -37,6 +37,16 @@ NAV: dict[str, list[tuple[str, str]]] = {
 HOME = {"participant": "/dashboard", "supervisor": "/supervision", "operator": "/operations"}
 
 
+@dataclass(frozen=True)
+class SignedIn:
+    """Who is signed in, as plain values the layout can show even after the request's session closed."""
+
+    id: str
+    email: str
+    display_name: str
+    role: str
+
+
 class LoginRequired(Exception):
     """No (or an expired) session: the page sends the browser to the login form and back."""
 
@@ -67,10 +77,12 @@ _env.filters["pct"] = _pct
 _env.filters["short"] = lambda value: str(value or "")[:8]
 
 
-def render(request: Request, template: str, context: dict[str, Any] | None = None, status: int = 200) -> HTMLResponse:
+def render(
+    request: Request, template: str, context: dict[str, Any] | None = None, status: int = 200
+) -> HTMLResponse:
     """Render a page with the layout's context (user, navigation, CSRF token)."""
     session = request.scope.get("session") or {}
-    user: User | None = request.scope.get("web_user")
+    user: SignedIn | None = request.scope.get("web_user")
     ctx = {
         "request": request,
         "user": user,
@@ -132,7 +144,7 @@ def open_page(request: Request, *, write: bool = False) -> Iterator[Page]:
         if user is None or not user.is_active:
             session_data.pop("uid", None)
             raise LoginRequired(expired=False)
-        request.scope["web_user"] = user
+        request.scope["web_user"] = SignedIn(user.id, user.email, user.display_name, user.role)
         yield Page(request, session, user)
 
 
@@ -141,7 +153,7 @@ def _page(write: bool) -> Callable[..., Any]:
         if write and request.method == "POST" and not await csrf_ok(request):
             raise CsrfFailed()
 
-    def dependency(request: Request, _csrf: Annotated[None, Depends(csrf)]) -> Iterator[Page]:
+    def dependency(request: Request, _csrf: None = Depends(csrf)) -> Iterator[Page]:
         with open_page(request, write=write) as page:
             yield page
 
@@ -182,7 +194,10 @@ def page_error(request: Request, exc: Exception) -> Response:
         return login_redirect(request, exc.expired)
     if isinstance(exc, CsrfFailed):
         return error_page(
-            request, 403, "Form expired", "This form was not sent with your current session; reload the page and try again."
+            request,
+            403,
+            "Form expired",
+            "This form was not sent with your current session; reload the page and try again.",
         )
     if isinstance(exc, NotFound):
         return error_page(request, 404, "Not found", exc.message)

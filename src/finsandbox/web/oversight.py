@@ -9,18 +9,18 @@ from typing import Any
 import matplotlib
 
 matplotlib.use("Agg")
-import matplotlib.pyplot as plt  # noqa: E402
-from fastapi import APIRouter  # noqa: E402
-from fastapi.responses import Response  # noqa: E402
-from sqlalchemy import select  # noqa: E402
+import matplotlib.pyplot as plt
+from fastapi import APIRouter
+from fastapi.responses import Response
+from sqlalchemy import select
 
-from finsandbox.access.keys import key_state  # noqa: E402
-from finsandbox.ledger.verify import verify  # noqa: E402
-from finsandbox.reports.charts import data_uri  # noqa: E402
-from finsandbox.store.models import ApiKey, Cohort, Endpoint, LedgerEntry, UsageRecord, Workspace  # noqa: E402
-from finsandbox.supervision.cohorts import list_cohorts  # noqa: E402
-from finsandbox.web.base import Viewer  # noqa: E402
-from finsandbox.web.workspaces import workspace_summary  # noqa: E402
+from finsandbox.access.keys import key_state
+from finsandbox.ledger.verify import verify
+from finsandbox.reports.charts import data_uri
+from finsandbox.store.models import ApiKey, Cohort, Endpoint, LedgerEntry, UsageRecord, Workspace
+from finsandbox.supervision.cohorts import list_cohorts
+from finsandbox.web.base import Viewer
+from finsandbox.web.workspaces import workspace_summary
 
 router = APIRouter()
 USAGE_DAYS = 14
@@ -63,6 +63,7 @@ def daily_lines(days: list[str], series: dict[str, list[int]], title: str, ylabe
 @router.get("/supervision", include_in_schema=False)
 def cohort_dashboard(page: Viewer) -> Response:
     """Use cases by cohort: state, latest trial and grade, open findings; charts of states and grades."""
+    page.authorize("cohort.dashboard")
     cohorts = list_cohorts(page.session, user=page.user)
     workspaces = list(page.session.scalars(select(Workspace).order_by(Workspace.slug)))
     groups: list[tuple[Cohort | None, list[dict[str, Any]]]] = []
@@ -95,7 +96,39 @@ def insights(page: Viewer, cohort: str = "") -> Response:
     cohorts = list_cohorts(page.session, user=page.user)
     chosen = cohort or (cohorts[0].name if cohorts else "")
     data = cohort_insights(page.session, chosen, user=page.user) if chosen else None
-    return page.render("insights.html", {"cohorts": cohorts, "chosen": chosen, "data": data})
+    principle_chart = trend = None
+    if data:
+        from finsandbox.reports import charts
+
+        shown = {pid: f for pid, f in data["principles"].items() if not f["suppressed"]}
+        if shown:
+            principle_chart = charts.data_uri(
+                charts.rate_bars(
+                    list(shown),
+                    [f["median"] for f in shown.values()],
+                    [[f["q1"], f["q3"]] for f in shown.values()],
+                    "Median pass rate by principle (bars: interquartile range)",
+                    xlabel="pass rate (%), median and interquartile range",
+                )
+            )
+        if any(not f["suppressed"] for f in data["trends"].values()):
+            trend = charts.data_uri(
+                charts.trend_chart(
+                    list(data["trends"]),
+                    {"median": [None if f["suppressed"] else f["median"] for f in data["trends"].values()]},
+                    "Median pass rate from one trial to the next",
+                )
+            )
+    return page.render(
+        "insights.html",
+        {
+            "cohorts": cohorts,
+            "chosen": chosen,
+            "data": data,
+            "principle_chart": principle_chart,
+            "trend": trend,
+        },
+    )
 
 
 @router.get("/ledger", include_in_schema=False)
@@ -127,8 +160,17 @@ def usage(page: Viewer, days: int = USAGE_DAYS) -> Response:
             per_inst[inst][index] += tokens
         slot = endpoints.setdefault(
             (ws.slug if ws else r.workspace_id, r.endpoint),
-            {"institution": inst, "backend": r.backend, "calls": 0, "tokens": 0, "errors": 0, "blocked": 0,
-             "latency": 0.0, "last": None, "last_status": ""},
+            {
+                "institution": inst,
+                "backend": r.backend,
+                "calls": 0,
+                "tokens": 0,
+                "errors": 0,
+                "blocked": 0,
+                "latency": 0.0,
+                "last": None,
+                "last_status": "",
+            },
         )
         slot["calls"] += 1
         slot["tokens"] += tokens
@@ -137,12 +179,20 @@ def usage(page: Viewer, days: int = USAGE_DAYS) -> Response:
         slot["latency"] += r.latency_ms
         if slot["last"] is None or r.created_at > slot["last"]:
             slot["last"], slot["last_status"] = r.created_at, r.status
-    chart = daily_lines(day_labels, dict(per_inst), "Tokens per day by institution", "tokens") if rows else None
+    chart = (
+        daily_lines(day_labels, dict(per_inst), "Tokens per day by institution", "tokens") if rows else None
+    )
     hour_ago = now - timedelta(hours=1)
     health = []
-    for ep in page.session.scalars(select(Endpoint).where(Endpoint.enabled.is_(True)).order_by(Endpoint.name)):
+    for ep in page.session.scalars(
+        select(Endpoint).where(Endpoint.enabled.is_(True)).order_by(Endpoint.name)
+    ):
         ws = workspaces.get(ep.workspace_id)
-        recent = [r for r in rows if r.workspace_id == ep.workspace_id and r.endpoint == ep.name and r.created_at >= hour_ago]
+        recent = [
+            r
+            for r in rows
+            if r.workspace_id == ep.workspace_id and r.endpoint == ep.name and r.created_at >= hour_ago
+        ]
         errors = sum(1 for r in recent if r.status.startswith("error"))
         state = "no traffic" if not recent else ("degraded" if errors * 5 > len(recent) else "healthy")
         health.append({"endpoint": ep, "ws": ws, "calls": len(recent), "errors": errors, "state": state})

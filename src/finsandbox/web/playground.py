@@ -76,7 +76,11 @@ def playground(page: Viewer, slug: str) -> Response:
     ws = workspace_for(page, slug, "workspace.view")
     return page.render(
         "playground.html",
-        {"ws": ws, "endpoints": list_endpoints(page.session, ws.id), "can_chat": page.may("playground.use", ws)},
+        {
+            "ws": ws,
+            "endpoints": list_endpoints(page.session, ws.id),
+            "can_chat": page.may("playground.use", ws),
+        },
     )
 
 
@@ -157,7 +161,9 @@ async def chat(request: Request, slug: str) -> Response:
                         if text:
                             yield _sse({"type": "delta", "text": text})
         except httpx.HTTPError as exc:
-            yield _sse({"type": "error", "message": f"the gateway could not be reached ({type(exc).__name__})"})
+            yield _sse(
+                {"type": "error", "message": f"the gateway could not be reached ({type(exc).__name__})"}
+            )
             return
         seq, decisions = await anyio.to_thread.run_sync(_recorded, key_id, started)
         if error:

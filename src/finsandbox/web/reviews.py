@@ -1,4 +1,4 @@
-"""Scorecards and reviews: the scorecard of a trial, the review queue, a review's findings, actions and thread.
+"""Scorecards and reviews: a trial's scorecard, the review queue, a review's findings, actions and thread.
 
 A supervisor reaches a finding in two clicks: open a case of a trial, then "Add finding" on it;
 the finding links that case result and its ledger entries, and opens the trial's review if needed.
@@ -13,8 +13,8 @@ from fastapi import APIRouter, Form
 from fastapi.responses import RedirectResponse, Response
 from sqlalchemy import select
 
+from finsandbox.errors import FinsandboxError, InvalidRequest, NotFound, PermissionDenied
 from finsandbox.reports import charts
-from finsandbox.errors import FinsandboxError, InvalidRequest, NotFound
 from finsandbox.store.models import Review, Scorecard, Trial, Workspace
 from finsandbox.supervision.reviews import (
     DECISIONS,
@@ -41,7 +41,9 @@ def scorecard_page(page: Editor, trial_id: str) -> Response:
     """The trial's current scorecard (a new version is built when the scores or the framework changed)."""
     trial = trial_for(page, trial_id, "scorecard.view")
     if trial.status != "completed":
-        raise InvalidRequest(f"trial {trial.name!r} is {trial.status}; its scorecard exists once it completes")
+        raise InvalidRequest(
+            f"trial {trial.name!r} is {trial.status}; its scorecard exists once it completes"
+        )
     card, _created = build_scorecard(page.session, trial.id, actor=page.actor, user=page.user)
     reviews = list(page.session.scalars(select(Review).where(Review.scorecard_id == card.id)))
     principles = [(pid, p) for pid, p in card.data.get("principles", {}).items() if p.get("judged")]
@@ -150,7 +152,10 @@ def review_for(page: Page, review_id: str) -> Review:
 
 
 def _review_page(
-    page: Page, review: Review, form: dict[str, Any] | None = None, errors: dict[str, str] | None = None,
+    page: Page,
+    review: Review,
+    form: dict[str, Any] | None = None,
+    errors: dict[str, str] | None = None,
     status: int = 200,
 ) -> Response:
     ws = review.workspace
@@ -182,6 +187,8 @@ def _act(page: Page, review_id: str, form: dict[str, Any], do: Any, anchor: str)
     try:
         with page.session.begin_nested():
             do(review)
+    except (NotFound, PermissionDenied):
+        raise  # not a form problem: the error page says what happened
     except FinsandboxError as exc:
         page.session.refresh(review)
         return _review_page(page, review, form, {form["_form"]: exc.message}, 400)
@@ -205,7 +212,9 @@ def add_finding_page(
         page,
         review_id,
         form,
-        lambda r: add_finding(page.session, page.user, r.id, severity=severity, principle=principle, text=text),
+        lambda r: add_finding(
+            page.session, page.user, r.id, severity=severity, principle=principle, text=text
+        ),
         "findings",
     )
 
@@ -243,7 +252,9 @@ def respond_page(
         page,
         review_id,
         form,
-        lambda r: respond(page.session, page.user, r.id, text=text, finding=_ref(finding), action=_ref(action)),
+        lambda r: respond(
+            page.session, page.user, r.id, text=text, finding=_ref(finding), action=_ref(action)
+        ),
         "thread",
     )
 
@@ -261,7 +272,9 @@ def resolve_page(
         page,
         review_id,
         form,
-        lambda r: resolve(page.session, page.user, r.id, note=note, finding=_ref(finding), action=_ref(action)),
+        lambda r: resolve(
+            page.session, page.user, r.id, note=note, finding=_ref(finding), action=_ref(action)
+        ),
         "thread",
     )
 

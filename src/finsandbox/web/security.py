@@ -145,7 +145,7 @@ class Throttle:
 
 
 def login_throttle(session: Session, email: str, ip: str, now: datetime | None = None) -> Throttle:
-    """Refuse after MAX_FAILURES failures for this email and address within WINDOW (since the last success)."""
+    """Refuse after MAX_FAILURES failures for this email and address within WINDOW, since the last success."""
     now = now or datetime.now(UTC)
     since = now - WINDOW
     email = email.strip().lower()

@@ -61,8 +61,13 @@ def _run_in_background(trial_id: str, actor: str) -> None:
     threading.Thread(target=work, name=f"trial-{trial_id[:8]}", daemon=True).start()
 
 
-def _trials_page(page: Page, slug: str, form: dict[str, Any] | None = None, errors: dict[str, str] | None = None,
-                 status: int = 200) -> HTMLResponse:
+def _trials_page(
+    page: Page,
+    slug: str,
+    form: dict[str, Any] | None = None,
+    errors: dict[str, str] | None = None,
+    status: int = 200,
+) -> HTMLResponse:
     ws = workspace_for(page, slug)
     return page.render(
         "trials.html",
@@ -140,12 +145,16 @@ def trial_page(
     rows = results(page.session, trial.id)
     by_recipe = _principles_by_recipe(trial)
     recipes = sorted({r.recipe for r in rows})
-    principles = sorted({p for r in rows for p in by_recipe.get(f"{r.suite}/{r.recipe}", by_recipe.get(r.recipe, []))})
+    principles = sorted(
+        {p for r in rows for p in by_recipe.get(f"{r.suite}/{r.recipe}", by_recipe.get(r.recipe, []))}
+    )
     shown = [
         r
         for r in rows
         if (not recipe or r.recipe == recipe)
-        and (not principle or principle in by_recipe.get(f"{r.suite}/{r.recipe}", by_recipe.get(r.recipe, [])))
+        and (
+            not principle or principle in by_recipe.get(f"{r.suite}/{r.recipe}", by_recipe.get(r.recipe, []))
+        )
         and (
             not outcome
             or (outcome == "pass" and r.passed is True)
@@ -155,7 +164,9 @@ def trial_page(
     ]
     reviews = list(
         page.session.scalars(
-            select(Review).join(Scorecard, Scorecard.id == Review.scorecard_id).where(Scorecard.trial_id == trial.id)
+            select(Review)
+            .join(Scorecard, Scorecard.id == Review.scorecard_id)
+            .where(Scorecard.trial_id == trial.id)
         )
     )
     return page.render(
@@ -189,11 +200,15 @@ def _ledger_entries(page: Page, trial: Trial, row: CaseResult) -> list[dict[str,
     seqs |= {
         s
         for s in page.session.scalars(
-            select(UsageRecord.ledger_seq).where(UsageRecord.trial_id == trial.id, UsageRecord.case_id == row.item)
+            select(UsageRecord.ledger_seq).where(
+                UsageRecord.trial_id == trial.id, UsageRecord.case_id == row.item
+            )
         )
         if s is not None
     }
-    entries = page.session.scalars(select(LedgerEntry).where(LedgerEntry.seq.in_(seqs)).order_by(LedgerEntry.seq))
+    entries = page.session.scalars(
+        select(LedgerEntry).where(LedgerEntry.seq.in_(seqs)).order_by(LedgerEntry.seq)
+    )
     out = []
     for e in entries:
         try:

@@ -81,8 +81,13 @@ def _default_policy_text() -> str:
 
 
 def _workspace_page(
-    page: Page, ws: Workspace, *, new_secret: str | None = None, key_form: dict[str, Any] | None = None,
-    key_errors: dict[str, str] | None = None, status: int = 200,
+    page: Page,
+    ws: Workspace,
+    *,
+    new_secret: str | None = None,
+    key_form: dict[str, Any] | None = None,
+    key_errors: dict[str, str] | None = None,
+    status: int = 200,
 ) -> HTMLResponse:
     keys = list_keys(page.session, ws)
     return page.render(
@@ -192,7 +197,9 @@ def policy_save(
             "text": ws.guard_policy or _default_policy_text(),
             "is_default": ws.guard_policy is None,
             "can_edit": True,
-            "saved": "The default policy is restored." if reset else "Saved: the gateway applies it from the next call.",
+            "saved": "The default policy is restored."
+            if reset
+            else "Saved: the gateway applies it from the next call.",
         },
     )
 
