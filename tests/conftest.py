@@ -13,7 +13,9 @@ from pathlib import Path
 import pytest
 
 TEST_DB = os.environ.get("FINSANDBOX_TEST_DB", "sqlite")
-POSTGRES_URL = os.environ.get("FINSANDBOX_TEST_POSTGRES_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test")
+POSTGRES_URL = os.environ.get(
+    "FINSANDBOX_TEST_POSTGRES_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test"
+)
 
 
 def _postgres_admin_dsn() -> str:
@@ -131,12 +133,18 @@ def make_programme(
         inst = inst or create_institution(s, name=bank, kind="bank", actor="test")
         ws = create_workspace(s, slug=slug, name=slug, theme="customer_service", bank=inst, actor="test")
         email = f"dev@{slug}.example.com"
-        user = create_user(s, email=email, display_name="Dev", institution=inst, password="correct-horse-1", actor="test")
+        user = create_user(
+            s, email=email, display_name="Dev", institution=inst, password="correct-horse-1", actor="test"
+        )
         add_member(s, ws, user, role="owner", actor="test")
         add_endpoint(s, ws, name=endpoint, backend=backend, config=config or {}, actor="test")
         new = create_key(s, ws, name="test", actor="test", rpm_limit=rpm, tpm_limit=tpm, token_budget=budget)
         return Programme(
-            workspace_id=ws.id, workspace=slug, endpoint=endpoint, secret=new.secret, key_prefix=new.key.prefix,
+            workspace_id=ws.id,
+            workspace=slug,
+            endpoint=endpoint,
+            secret=new.secret,
+            key_prefix=new.key.prefix,
             member_email=email,
         )
 

@@ -171,6 +171,7 @@ def setup_programme() -> DemoSetup:
             if uc.slug == CHAT_WORKSPACE:
                 chat_ws = ws
         assert chat_ws is not None
+        _ensure_cohort_and_applications(s, users)
         new = create_key(s, chat_ws, name="demo key", actor=DEMO_ACTOR, rpm_limit=120, tpm_limit=50_000)
         return DemoSetup(
             workspace=CHAT_WORKSPACE,
@@ -179,6 +180,94 @@ def setup_programme() -> DemoSetup:
             secret=new.secret,
             workspaces=[uc.slug for uc in USE_CASES],
         )
+
+
+COHORT = "GenAI Sandbox Cohort 2026"
+APPLICATIONS = [
+    # (bank user, title, theme, approach, risk, tech partner, what happens to it)
+    (
+        "victoria@demo.finsandbox.hk",
+        "Mortgage affordability explainer",
+        "customer_service",
+        "rag",
+        "medium",
+        None,
+        "proposed",
+    ),
+    (
+        "lionrock@demo.finsandbox.hk",
+        "Trade-finance document discrepancy checker",
+        "process_reengineering",
+        "agent",
+        "high",
+        "Pearl River Analytics (demo)",
+        "under_assessment",
+    ),
+    (
+        "harbour@demo.finsandbox.hk",
+        "Personalised investment product pitches",
+        "customer_service",
+        "fine_tuning",
+        "high",
+        "Kowloon AI Labs (demo)",
+        "declined",
+    ),
+]
+
+
+def _ensure_cohort_and_applications(s: Any, users: dict[str, User]) -> None:
+    """One open cohort holding the four use cases, and applications in several lifecycle states."""
+    from finsandbox.access.roles import THEMES
+    from finsandbox.programme.applications import assess, decline, list_applications, submit_application
+    from finsandbox.programme.cohorts import add_workspace, create_cohort
+    from finsandbox.store.models import Cohort
+
+    cohort = s.scalars(select(Cohort).where(Cohort.name == COHORT)).first()
+    if cohort is None:
+        cohort = create_cohort(s, name=COHORT, themes=list(THEMES), actor=DEMO_ACTOR)
+    for uc in USE_CASES:
+        ws = s.scalars(select(Workspace).where(Workspace.slug == uc.slug)).first()
+        if ws is not None and ws.cohort_id is None:
+            add_workspace(s, cohort, ws, actor=DEMO_ACTOR)
+    supervisor = users["supervisor@demo.finsandbox.hk"]
+    existing = {a.title for a in list_applications(s, cohort=cohort.name)}
+    for email, title, theme, approach, risk, partner, outcome in APPLICATIONS:
+        if title in existing:
+            continue
+        app = submit_application(
+            s,
+            users[email],
+            cohort=cohort.name,
+            title=title,
+            theme=theme,
+            description=f"{title}: a pilot of Generative AI in {theme.replace('_', ' ')}.",
+            approach=approach,
+            data_used="synthetic and anonymised internal data",
+            expected_benefit="faster, more consistent handling with human review",
+            risk_materiality=risk,
+            tech_partner=partner,
+        )
+        if outcome == "under_assessment":
+            assess(
+                s,
+                supervisor,
+                app.id,
+                scores={
+                    "innovation": 4,
+                    "technical_sophistication": 3,
+                    "industry_contribution": 4,
+                    "fair_use": 3,
+                },
+                comment="Promising; needs an evaluation plan for false negatives.",
+            )
+        elif outcome == "declined":
+            decline(
+                s,
+                supervisor,
+                app.id,
+                reasons="Personalised investment advice by a fine-tuned model falls "
+                "outside the sandbox's consumer-protection boundaries for this cohort.",
+            )
 
 
 def _port_free(host: str, port: int) -> bool:
@@ -385,7 +474,7 @@ def run_demo(console: Console, *, serve: bool, port: int | None, trials: bool = 
     )
     server, thread = start_server(host, port)
     base_url = f"http://{host}:{port}/v1"
-    console.print(f"gateway listening on {base_url}")
+    console.print(f"gateway listening on {base_url}; web UI at http://{host}:{port}/ (demo logins below)")
     chat(console, base_url, demo)
     if trials:
         console.rule("trials: the four reference use cases, through the gateway")

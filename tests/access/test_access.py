@@ -32,7 +32,14 @@ def _bank_workspace(s):  # type: ignore[no-untyped-def]
 def test_password_is_hashed_with_argon2_and_checked(db: str) -> None:
     with session_scope(write=True) as s:
         bank, _ = _bank_workspace(s)
-        user = create_user(s, email="Ann@Bank.example", display_name="Ann", institution=bank, password="long-enough-pw", actor="t")
+        user = create_user(
+            s,
+            email="Ann@Bank.example",
+            display_name="Ann",
+            institution=bank,
+            password="long-enough-pw",
+            actor="t",
+        )
         assert user.password_hash.startswith("$argon2id$")
         assert "long-enough-pw" not in user.password_hash
         assert user.email == "ann@bank.example" and user.role == "participant"
@@ -48,9 +55,13 @@ def test_bad_user_input_is_named(db: str) -> None:
     with session_scope(write=True) as s:
         bank, _ = _bank_workspace(s)
         with pytest.raises(InvalidRequest, match="not an email"):
-            create_user(s, email="nope", display_name="x", institution=bank, password="long-enough-pw", actor="t")
+            create_user(
+                s, email="nope", display_name="x", institution=bank, password="long-enough-pw", actor="t"
+            )
         with pytest.raises(InvalidRequest, match="at least 10"):
-            create_user(s, email="a@b.example", display_name="x", institution=bank, password="short", actor="t")
+            create_user(
+                s, email="a@b.example", display_name="x", institution=bank, password="short", actor="t"
+            )
         with pytest.raises(InvalidRequest, match="unknown institution kind"):
             create_institution(s, name="X", kind="hedge_fund", actor="t")
         with pytest.raises(Conflict, match="already exists"):
@@ -61,7 +72,14 @@ def test_supervisors_cannot_be_workspace_members(db: str) -> None:
     with session_scope(write=True) as s:
         _, ws = _bank_workspace(s)
         reg = create_institution(s, name="Regulator", kind="supervisor", actor="t")
-        sup = create_user(s, email="sup@reg.example", display_name="S", institution=reg, password="long-enough-pw", actor="t")
+        sup = create_user(
+            s,
+            email="sup@reg.example",
+            display_name="S",
+            institution=reg,
+            password="long-enough-pw",
+            actor="t",
+        )
         assert sup.role == "supervisor"
         with pytest.raises(InvalidRequest, match="only bank and tech-partner users"):
             add_member(s, ws, sup, role="viewer", actor="t")

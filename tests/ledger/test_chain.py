@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import multiprocessing as mp
 import os
 
@@ -33,7 +34,7 @@ def test_appends_form_one_verified_chain(db: str) -> None:
     with session_scope() as s:
         entries = list(s.scalars(select(LedgerEntry).order_by(LedgerEntry.seq)))
     assert entries[0].prev_hash == ledger.GENESIS
-    assert all(b.prev_hash == a.entry_hash for a, b in zip(entries, entries[1:], strict=False))
+    assert all(b.prev_hash == a.entry_hash for a, b in itertools.pairwise(entries))
 
 
 def test_edited_payload_is_named(db: str) -> None:
@@ -52,7 +53,9 @@ def test_edited_field_with_recomputed_digest_is_named(db: str) -> None:
     body = '{"i":2,"who":"mallory"}'
     with session_scope(write=True) as s:
         s.execute(
-            update(LedgerEntry).where(LedgerEntry.seq == 3).values(payload=body, payload_digest=sha256_hex(body))
+            update(LedgerEntry)
+            .where(LedgerEntry.seq == 3)
+            .values(payload=body, payload_digest=sha256_hex(body))
         )
     report = _verify()
     assert report.first is not None and (report.first.seq, report.first.kind) == (3, "edited")
@@ -90,12 +93,23 @@ def test_inserted_entry_is_named(db: str) -> None:
         _shift_after(s, 2)
         body = '{"forged":true}'
         forged = LedgerEntry(
-            seq=3, ts=before.ts, actor="mallory", workspace_id=None, kind="test.event", payload=body,
-            payload_digest=sha256_hex(body), prev_hash="f" * 64,
+            seq=3,
+            ts=before.ts,
+            actor="mallory",
+            workspace_id=None,
+            kind="test.event",
+            payload=body,
+            payload_digest=sha256_hex(body),
+            prev_hash="f" * 64,
         )
         forged.entry_hash = entry_hash(
-            seq=3, ts=forged.ts, actor=forged.actor, workspace_id=None, kind=forged.kind,
-            payload_digest=forged.payload_digest, prev_hash=forged.prev_hash,
+            seq=3,
+            ts=forged.ts,
+            actor=forged.actor,
+            workspace_id=None,
+            kind=forged.kind,
+            payload_digest=forged.payload_digest,
+            prev_hash=forged.prev_hash,
         )
         s.add(forged)
     report = _verify()

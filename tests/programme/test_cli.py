@@ -44,7 +44,8 @@ def test_a_cohort_from_application_to_admission(invoke: Invoke) -> None:
     app_id = invoke(
         "application", "submit", "--as", ALICE, "--cohort", "2026 intake", "--title", "Fraud triage",
         "--theme", "anti_fraud", "--approach", "rag", "--risk", "medium",
-        "--description", "Summarises alerts.", "--data-used", "Synthetic alerts.", "--benefit", "Faster triage.",
+        "--description", "Summarises alerts.", "--data-used", "Synthetic alerts.",
+        "--benefit", "Faster triage.",
         "--partner", "Gamma Tech", "--member", GINA, "--quiet",
     ).output.strip()  # fmt: skip
     assert len(app_id) == 32

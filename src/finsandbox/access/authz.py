@@ -61,7 +61,9 @@ RULES: dict[str, Rule] = {
     "cohort.view": _rule({"supervisor", "operator", "participant"}, "only signed-in people see cohorts"),
     "cohort.manage": _rule({"supervisor", "operator"}, "only supervisors and operators manage cohorts"),
     # Workspace pages: members see and (as owner or developer, "editor") change their own workspace.
-    "workspace.view": _rule({"supervisor", "member"}, "only supervisors and workspace members see workspaces"),
+    "workspace.view": _rule(
+        {"supervisor", "member"}, "only supervisors and workspace members see workspaces"
+    ),
     "key.manage": _rule({"editor"}, "only owners and developers of the workspace manage its keys"),
     "policy.edit": _rule({"editor"}, "only owners and developers of the workspace edit its guard policy"),
     "playground.use": _rule({"editor"}, "only owners and developers of the workspace use its playground"),

@@ -8,6 +8,7 @@ upstream may already have spent compute on the request.
 from __future__ import annotations
 
 import asyncio
+import itertools
 import json
 import os
 from collections.abc import AsyncIterator
@@ -26,6 +27,8 @@ from finsandbox.errors import (
     UpstreamUnavailable,
 )
 from finsandbox.gateway.backends.base import Backend, ChatChunk, ChatRequest, ChatResult, Usage
+
+POOL_SHARDS = 8
 
 
 class OpenAIConfig(BaseModel):
@@ -74,21 +77,26 @@ class OpenAIBackend(Backend):
             "base_url": cfg.base_url,
             "timeout": timeout,
             "headers": headers,
-            "limits": httpx.Limits(max_connections=256, max_keepalive_connections=64),
+            "limits": httpx.Limits(
+                max_connections=256 // POOL_SHARDS, max_keepalive_connections=64 // POOL_SHARDS
+            ),
         }
-        # Connections belong to the event loop that opened them; keep one client per loop.
-        self._clients: dict[asyncio.AbstractEventLoop, httpx.AsyncClient] = {}
+        # Connections belong to the event loop that opened them; keep the clients per loop.
+        self._clients: dict[asyncio.AbstractEventLoop, list[httpx.AsyncClient]] = {}
+        self._turn = itertools.count()
 
     @property
     def _client(self) -> httpx.AsyncClient:
+        """One of a few small pools, in turn: httpcore scans its whole pool on every request
+        (encode/httpx#3215), so several small pools cost less per request than one large one."""
         loop = asyncio.get_running_loop()
-        client = self._clients.get(loop)
-        if client is None:
+        clients = self._clients.get(loop)
+        if clients is None:
             for old in [lp for lp in self._clients if lp.is_closed()]:
                 del self._clients[old]
-            client = httpx.AsyncClient(**self._client_args)  # type: ignore[arg-type]
-            self._clients[loop] = client
-        return client
+            clients = [httpx.AsyncClient(**self._client_args) for _ in range(POOL_SHARDS)]  # type: ignore[arg-type]
+            self._clients[loop] = clients
+        return clients[next(self._turn) % POOL_SHARDS]
 
     @property
     def model_name(self) -> str:
@@ -111,8 +119,9 @@ class OpenAIBackend(Backend):
         attempt = 0
         while True:
             try:
-                req = self._client.build_request("POST", "/chat/completions", json=body)
-                return await self._client.send(req, stream=stream)
+                client = self._client
+                req = client.build_request("POST", "/chat/completions", json=body)
+                return await client.send(req, stream=stream)
             except (httpx.ConnectError, httpx.ConnectTimeout) as exc:
                 attempt += 1
                 if attempt > self._retries:
@@ -226,6 +235,5 @@ class OpenAIBackend(Backend):
             return {"ok": False, "error": type(exc).__name__}
 
     async def aclose(self) -> None:
-        client = self._clients.pop(asyncio.get_running_loop(), None)
-        if client is not None:
+        for client in self._clients.pop(asyncio.get_running_loop(), []):
             await client.aclose()

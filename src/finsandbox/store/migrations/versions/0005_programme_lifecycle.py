@@ -40,14 +40,20 @@ def upgrade() -> None:
         sa.Column("workspace_id", sa.String(length=32), nullable=True),
         sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
         sa.Column("updated_at", sa.DateTime(timezone=True), nullable=False),
-        sa.ForeignKeyConstraint(["cohort_id"], ["cohorts.id"], name=op.f("fk_applications_cohort_id_cohorts")),
+        sa.ForeignKeyConstraint(
+            ["cohort_id"], ["cohorts.id"], name=op.f("fk_applications_cohort_id_cohorts")
+        ),
         sa.ForeignKeyConstraint(
             ["bank_id"], ["institutions.id"], name=op.f("fk_applications_bank_id_institutions")
         ),
         sa.ForeignKeyConstraint(
-            ["tech_partner_id"], ["institutions.id"], name=op.f("fk_applications_tech_partner_id_institutions")
+            ["tech_partner_id"],
+            ["institutions.id"],
+            name=op.f("fk_applications_tech_partner_id_institutions"),
         ),
-        sa.ForeignKeyConstraint(["submitted_by"], ["users.id"], name=op.f("fk_applications_submitted_by_users")),
+        sa.ForeignKeyConstraint(
+            ["submitted_by"], ["users.id"], name=op.f("fk_applications_submitted_by_users")
+        ),
         sa.ForeignKeyConstraint(["decided_by"], ["users.id"], name=op.f("fk_applications_decided_by_users")),
         sa.ForeignKeyConstraint(
             ["workspace_id"], ["workspaces.id"], name=op.f("fk_applications_workspace_id_workspaces")
@@ -58,7 +64,9 @@ def upgrade() -> None:
     with op.batch_alter_table("applications", schema=None) as batch_op:
         batch_op.create_index(batch_op.f("ix_applications_cohort_id"), ["cohort_id"], unique=False)
         batch_op.create_index(batch_op.f("ix_applications_bank_id"), ["bank_id"], unique=False)
-        batch_op.create_index(batch_op.f("ix_applications_tech_partner_id"), ["tech_partner_id"], unique=False)
+        batch_op.create_index(
+            batch_op.f("ix_applications_tech_partner_id"), ["tech_partner_id"], unique=False
+        )
         batch_op.create_index(batch_op.f("ix_applications_status"), ["status"], unique=False)
 
     op.create_table(
