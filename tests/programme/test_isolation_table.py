@@ -107,6 +107,8 @@ TABLE: dict[tuple[str, str], dict[str, str]] = {
     ("workspace", "policy.edit"): _inside(bank="ok", partner="ok", supervisor="denied", operator="denied"),
     ("workspace", "playground.use"): _inside(bank="ok", partner="ok", supervisor="denied", operator="denied"),
     ("workspace", "dataset.upload"): _inside(bank="ok", partner="ok", supervisor="denied", operator="denied"),
+    ("workspace", "dataset.view"): _inside(bank="ok", partner="ok", supervisor="ok", operator="denied"),
+    ("workspace", "dataset.delete"): _inside(bank="ok", partner="ok", supervisor="denied", operator="denied"),
     ("workspace", "report.export"): _inside(bank="ok", partner="ok", supervisor="ok", operator="denied"),
     ("workspace", "bundle.export"): _inside(bank="ok", partner="ok", supervisor="ok", operator="denied"),
     ("key", "key.view"): _inside(bank="ok", partner="ok", supervisor="ok", operator="ok"),

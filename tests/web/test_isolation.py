@@ -37,6 +37,8 @@ TABLE: list[tuple[str, str, str, int]] = [
     (OWNER_A, "GET", "/insights", 403),
     (OWNER_A, "GET", "/ledger", 403),
     (OWNER_A, "GET", "/operations", 403),
+    (OWNER_A, "GET", "/applications", 200),
+    (OWNER_A, "GET", "/applications/new", 200),
     # a viewer member sees the workspace but may not change it
     (VIEWER_A, "GET", "/w/{ws_a}", 200),
     (VIEWER_A, "POST", "/w/{ws_a}/keys", 403),
@@ -55,6 +57,9 @@ TABLE: list[tuple[str, str, str, int]] = [
     (SUPERVISOR, "GET", "/insights", 200),
     (SUPERVISOR, "GET", "/ledger", 200),
     (SUPERVISOR, "POST", "/w/{ws_b}/keys", 403),
+    (SUPERVISOR, "GET", "/applications", 200),
+    (SUPERVISOR, "GET", "/applications/new", 403),
+    (SUPERVISOR, "POST", "/applications", 403),
     (SUPERVISOR, "POST", "/reviews/{review_b}/respond", 403),
     # operator: usage and ledger, not the contents of use cases
     (OPERATOR, "GET", "/operations", 200),

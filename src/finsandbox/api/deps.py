@@ -44,8 +44,10 @@ def _caller(write: bool) -> Callable[..., Iterator[Caller]]:
     return dependency
 
 
-Reader = Annotated[Caller, Depends(_caller(False))]
+# scope="function": the transaction ends before the response is sent, so a client is never told
+# "done" about a write that has not committed (FastAPI's default ends yield-dependencies after).
+Reader = Annotated[Caller, Depends(_caller(False), scope="function")]
 """A caller whose request only reads."""
 
-Writer = Annotated[Caller, Depends(_caller(True))]
+Writer = Annotated[Caller, Depends(_caller(True), scope="function")]
 """A caller whose request writes (rows and ledger entries, in one transaction)."""

@@ -25,9 +25,10 @@ from finsandbox.store.models import User, Workspace
 from finsandbox.web.security import check_csrf
 
 NAV: dict[str, list[tuple[str, str]]] = {
-    "participant": [("Dashboard", "/dashboard"), ("Reviews", "/reviews")],
+    "participant": [("Dashboard", "/dashboard"), ("Applications", "/applications"), ("Reviews", "/reviews")],
     "supervisor": [
         ("Cohorts", "/supervision"),
+        ("Applications", "/applications"),
         ("Review queue", "/reviews"),
         ("Insights", "/insights"),
         ("Ledger", "/ledger"),
@@ -160,10 +161,12 @@ def _page(write: bool) -> Callable[..., Any]:
     return dependency
 
 
-Viewer = Annotated[Page, Depends(_page(False))]
+# scope="function": the transaction commits before the response (a redirect) is sent, so the page
+# the browser loads next always sees the write; FastAPI's default would commit after sending it.
+Viewer = Annotated[Page, Depends(_page(False), scope="function")]
 """A signed-in user on a page that only reads."""
 
-Editor = Annotated[Page, Depends(_page(True))]
+Editor = Annotated[Page, Depends(_page(True), scope="function")]
 """A signed-in user posting a form: CSRF-checked, one write transaction."""
 
 
