@@ -26,17 +26,15 @@ import statistics
 import sys
 import tempfile
 import time
-import uuid
-from collections.abc import Iterator
-from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
 import httpx
 
+from _common import database, set_up_workspace
+
 TARGET_ADDED_P50_MS = 5.0
 TARGET_CONCURRENCY = 16
-DEFAULT_POSTGRES = "postgresql+psycopg://postgres@127.0.0.1:5432/test"
 
 
 @dataclass
@@ -80,46 +78,11 @@ def cpu_seconds(pid: int | None) -> float | None:
         return None
 
 
-@contextmanager
-def database(kind: str, home: Path) -> Iterator[str]:
-    """A fresh database URL for this run; a PostgreSQL database is dropped afterwards."""
-    if kind == "sqlite":
-        yield f"sqlite:///{home / 'bench.db'}"
-        return
-    import psycopg
-
-    base_url = os.environ.get("FINSANDBOX_BENCH_POSTGRES_URL", DEFAULT_POSTGRES)
-    admin = base_url.replace("postgresql+psycopg://", "postgresql://")
-    name = f"finsandbox_bench_{uuid.uuid4().hex[:10]}"
-    with psycopg.connect(admin, autocommit=True) as conn:
-        conn.execute(f'CREATE DATABASE "{name}"')
-    try:
-        yield f"{base_url.rpartition('/')[0]}/{name}"
-    finally:
-        from finsandbox.store import dispose_engines
-
-        dispose_engines()
-        with psycopg.connect(admin, autocommit=True) as conn:
-            conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-
-
 def set_up_programme(upstream_url: str) -> str:
     """A bank, a workspace, an openai endpoint at the stub, and a key with a (generous) quota."""
-    from finsandbox.access import create_institution, create_key
-    from finsandbox.programme import add_endpoint, create_workspace
-    from finsandbox.store import session_scope, upgrade
-
-    upgrade()
-    with session_scope(write=True) as s:
-        bank = create_institution(s, name="Bench Bank", kind="bank", actor="bench")
-        ws = create_workspace(
-            s, slug="bench", name="bench", theme="customer_service", bank=bank, actor="bench"
-        )
-        add_endpoint(
-            s, ws, name="stub", backend="openai",
-            config={"base_url": f"{upstream_url}/v1", "model": "stub-model"}, actor="bench",
-        )  # fmt: skip
-        return create_key(s, ws, name="bench", actor="bench", rpm_limit=10_000_000).secret
+    secret = set_up_workspace(upstream_url, key=True)
+    assert secret is not None
+    return secret
 
 
 BODY_TEXT = "What is a credit card annual fee?"

@@ -34,15 +34,13 @@ import subprocess
 import sys
 import tempfile
 import time
-import uuid
-from collections.abc import Iterator
-from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
 import httpx
 
-DEFAULT_POSTGRES = "postgresql+psycopg://postgres@127.0.0.1:5432/test"
+from _common import database, set_up_workspace
+
 TARGET_VS_INSPECT = 1.0
 TARGET_VS_CEILING = 0.9  # at the slow upstream: within 10% of concurrency / latency
 WARM_UP_CASES = 64
@@ -64,45 +62,9 @@ class Row:
         return f"{value / base:.2f}" if value and base else "-"
 
 
-@contextmanager
-def database(kind: str, home: Path) -> Iterator[str]:
-    """A fresh database URL for this run; a PostgreSQL database is dropped afterwards."""
-    if kind == "sqlite":
-        yield f"sqlite:///{home / 'bench.db'}"
-        return
-    import psycopg
-
-    base_url = os.environ.get("FINSANDBOX_BENCH_POSTGRES_URL", DEFAULT_POSTGRES)
-    admin = base_url.replace("postgresql+psycopg://", "postgresql://")
-    name = f"finsandbox_bench_{uuid.uuid4().hex[:10]}"
-    with psycopg.connect(admin, autocommit=True) as conn:
-        conn.execute(f'CREATE DATABASE "{name}"')
-    try:
-        yield f"{base_url.rpartition('/')[0]}/{name}"
-    finally:
-        from finsandbox.store import dispose_engines
-
-        dispose_engines()
-        with psycopg.connect(admin, autocommit=True) as conn:
-            conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-
-
 def set_up_programme(upstream_url: str) -> None:
     """A bank and a workspace with an `openai` endpoint at the stub (the trial makes its own key)."""
-    from finsandbox.access import create_institution
-    from finsandbox.programme import add_endpoint, create_workspace
-    from finsandbox.store import session_scope, upgrade
-
-    upgrade()
-    with session_scope(write=True) as s:
-        bank = create_institution(s, name="Bench Bank", kind="bank", actor="bench")
-        ws = create_workspace(
-            s, slug="bench", name="bench", theme="customer_service", bank=bank, actor="bench"
-        )
-        add_endpoint(
-            s, ws, name="stub", backend="openai",
-            config={"base_url": f"{upstream_url}/v1", "model": "stub-model"}, actor="bench",
-        )  # fmt: skip
+    set_up_workspace(upstream_url)
 
 
 def case_input(i: int) -> str:

@@ -181,15 +181,16 @@ def parse_yaml(text: str, label: str) -> tuple[Any, Node | None]:
     return data, node
 
 
-def _read(path: Path, label: str) -> str:
+def read_text(path: Path, label: str, what: str = "file") -> str:
+    """A configuration file's text, or a ConfigError that names the file and what is wrong with it."""
     try:
         return path.read_text(encoding="utf-8")
     except FileNotFoundError:
-        raise ConfigError(f"{label}: file not found") from None
+        raise ConfigError(f"{label}: {what} not found") from None
     except UnicodeDecodeError as exc:
         raise ConfigError(f"{label}: not UTF-8 text ({exc.reason} at byte {exc.start})") from None
     except OSError as exc:
-        raise ConfigError(f"{label}: cannot read ({exc.strerror})") from None
+        raise ConfigError(f"{label}: cannot read the {what} ({exc.strerror})") from None
 
 
 # ---------------------------------------------------------------- cases
@@ -200,7 +201,7 @@ def load_cases(path: str | Path, *, label: str | None = None) -> list[Case]:
     row is reported with its line number."""
     path = Path(path)
     label = label or str(path)
-    text = _read(path, label)
+    text = read_text(path, label)
     if path.suffix.lower() in (".yaml", ".yml"):
         return _yaml_cases(text, label)
     errors: list[str] = []
@@ -349,7 +350,7 @@ def _include_recipes(data: dict[str, Any], suite_path: Path, errors: _Errors) ->
         if not file.is_file():
             errors.add(("recipes", r), f"recipe file not found: {entry}")
             continue
-        recipe_data, recipe_node = parse_yaml(_read(file, str(file)), str(file))
+        recipe_data, recipe_node = parse_yaml(read_text(file, str(file)), str(file))
         if not isinstance(recipe_data, dict):
             errors.add(("recipes", r), f"{entry} must hold one recipe (a mapping)")
             continue
@@ -365,7 +366,7 @@ def load_suite(path: str | Path, *, check_datasets: bool = True) -> Suite:
     files and (unless `check_datasets` is false) every case in them."""
     path = Path(path)
     label = str(path)
-    data, node = parse_yaml(_read(path, label), label)
+    data, node = parse_yaml(read_text(path, label), label)
     if not isinstance(data, dict):
         raise ConfigError(f"{label}: a suite must be a mapping with name, recipes, ...")
     errors = _Errors(label, node)

@@ -93,18 +93,11 @@ def programme_rubric_path() -> Path:
 
 def load_rubric(path: str | Path | None = None) -> LoadedRubric:
     """Load and validate a rubric; errors name the file, the line and the field."""
-    from finsandbox.evals.loader import _clean_loc, _line_of, format_loc, parse_yaml
+    from finsandbox.evals.loader import _clean_loc, _line_of, format_loc, parse_yaml, read_text
 
     path = Path(path) if path is not None else programme_rubric_path()
     label = str(path) if path != DEFAULT_RUBRIC else "rubrics/default.yaml (default)"
-    try:
-        raw = path.read_bytes()
-    except OSError as exc:
-        raise ConfigError(f"{label}: cannot read the rubric ({exc.strerror})") from None
-    try:
-        text = raw.decode("utf-8")
-    except UnicodeDecodeError as exc:
-        raise ConfigError(f"{label}: not UTF-8 text ({exc.reason} at byte {exc.start})") from None
+    text = read_text(path, label, "rubric")
     data, node = parse_yaml(text, label)
     if not isinstance(data, dict):
         raise ConfigError(f"{label}: a rubric must be a mapping with name and criteria")
@@ -120,7 +113,7 @@ def load_rubric(path: str | Path | None = None) -> LoadedRubric:
             msg = msg.removeprefix("Value error, ")
             problems.append(f"{where}, {format_loc(loc)}: {msg}" if loc else f"{where}: {msg}")
         raise ConfigError("\n".join(problems)) from None
-    return LoadedRubric(rubric=rubric, path=path, digest=hashlib.sha256(raw).hexdigest())
+    return LoadedRubric(rubric=rubric, path=path, digest=hashlib.sha256(text.encode("utf-8")).hexdigest())
 
 
 def validate_scores(rubric: Rubric, scores: Mapping[str, Any]) -> dict[str, int]:

@@ -17,7 +17,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 
 from finsandbox.config import get_settings
 from finsandbox.errors import ConfigError
-from finsandbox.evals.loader import _clean_loc, _line_of, format_loc, parse_yaml
+from finsandbox.evals.loader import _clean_loc, _line_of, format_loc, parse_yaml, read_text
 from finsandbox.evals.model import THEMES, Suite
 
 DEFAULT_FRAMEWORK = Path(__file__).parent / "frameworks" / "hkma.yaml"
@@ -150,16 +150,7 @@ def load_framework(path: str | Path | None = None) -> LoadedFramework:
     """Load and validate a framework file; without a path, the programme's (or the default) one."""
     path = Path(path) if path is not None else programme_framework_path()
     label = str(path) if path != DEFAULT_FRAMEWORK else "frameworks/hkma.yaml (default)"
-    try:
-        raw = path.read_bytes()
-    except FileNotFoundError:
-        raise ConfigError(f"{label}: framework file not found") from None
-    except OSError as exc:
-        raise ConfigError(f"{label}: cannot read ({exc.strerror})") from None
-    try:
-        text = raw.decode("utf-8")
-    except UnicodeDecodeError as exc:
-        raise ConfigError(f"{label}: not UTF-8 text ({exc.reason} at byte {exc.start})") from None
+    text = read_text(path, label, "framework file")
     data, node = parse_yaml(text, label)
     if not isinstance(data, dict):
         raise ConfigError(f"{label}: a framework must be a mapping with name, grades and principles")
@@ -179,7 +170,9 @@ def load_framework(path: str | Path | None = None) -> LoadedFramework:
                 msg = "this field is required"
             problems.append(f"{where}, {format_loc(loc)}: {msg}" if loc else f"{where}: {msg}")
         raise ConfigError("\n".join(problems)) from None
-    return LoadedFramework(framework=framework, path=path, digest=hashlib.sha256(raw).hexdigest())
+    return LoadedFramework(
+        framework=framework, path=path, digest=hashlib.sha256(text.encode("utf-8")).hexdigest()
+    )
 
 
 def programme_framework_path() -> Path:
