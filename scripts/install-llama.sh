@@ -1,0 +1,42 @@
+#!/usr/bin/env bash
+# Installs llama-cpp-python into a venv, built for a portable CPU baseline and never for this machine.
+#
+# Why: llama.cpp's default build uses the build machine's native flags (-march=native), which on a
+# recent Xeon turn on AMX tile and AVX-512 instructions; the wheel then dies with SIGILL on any CPU
+# (or VM kernel) that lacks them, and pip's wheel cache hands that wheel to the next machine. We
+# build once per (version, architecture, flags) into a cache of our own, keyed by all three, so a
+# cached wheel is valid on every machine of its class: x86-64 with AVX2/FMA/F16C, or arm64 (NEON).
+#
+# Usage: scripts/install-llama.sh VENV_PYTHON
+# Other builds (CUDA, Metal) are a user's choice: see docs/deployment.md.
+set -euo pipefail
+PY="$1"
+VERSION="${FINSANDBOX_LLAMA_VERSION:-0.3.36}"
+ARCH="$(uname -m)"
+case "$ARCH" in
+  x86_64|amd64)
+    FLAGS="-DGGML_NATIVE=OFF -DGGML_CPU_ALL_VARIANTS=OFF -DGGML_BACKEND_DL=OFF -DGGML_AVX=ON -DGGML_AVX2=ON -DGGML_FMA=ON -DGGML_F16C=ON -DGGML_BMI2=OFF -DGGML_AVX_VNNI=OFF -DGGML_AVX512=OFF -DGGML_AVX512_VBMI=OFF -DGGML_AVX512_VNNI=OFF -DGGML_AVX512_BF16=OFF -DGGML_AMX_TILE=OFF -DGGML_AMX_INT8=OFF -DGGML_AMX_BF16=OFF" ;;
+  aarch64|arm64)
+    FLAGS="-DGGML_NATIVE=OFF -DGGML_CPU_ALL_VARIANTS=OFF -DGGML_BACKEND_DL=OFF -DGGML_CPU_ARM_ARCH=armv8-a" ;;
+  *)
+    echo "unsupported architecture $ARCH: build llama-cpp-python yourself (see docs/deployment.md)" >&2
+    exit 1 ;;
+esac
+FLAGS="$FLAGS -DLLAMA_BUILD_EXAMPLES=OFF -DLLAMA_BUILD_TESTS=OFF -DLLAMA_BUILD_SERVER=OFF"
+KEY="$(printf '%s %s %s' "$VERSION" "$ARCH" "$FLAGS" | sha256sum | cut -c1-16)"
+CACHE="${FINSANDBOX_WHEEL_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/finsandbox/wheels}/llama-$VERSION-$ARCH-$KEY"
+
+if ! ls "$CACHE"/llama_cpp_python-*.whl >/dev/null 2>&1; then
+  echo "building llama-cpp-python $VERSION for a portable $ARCH baseline (a few minutes, once per machine class)"
+  tmp="$(mktemp -d)"
+  # --no-cache-dir: pip's own cache keys wheels by version only, not by build flags.
+  CMAKE_ARGS="$FLAGS" CMAKE_BUILD_PARALLEL_LEVEL="$(nproc)" FORCE_CMAKE=1 \
+    "$PY" -m pip wheel --quiet --no-deps --no-cache-dir --no-binary llama-cpp-python \
+    -w "$tmp" "llama-cpp-python==$VERSION"
+  mkdir -p "$CACHE"
+  mv "$tmp"/llama_cpp_python-*.whl "$CACHE"/
+  rm -rf "$tmp"
+fi
+"$PY" -m pip install --quiet --no-cache-dir --force-reinstall --no-deps "$CACHE"/llama_cpp_python-*.whl
+# The wheel's own runtime needs (numpy, jinja2, diskcache, typing-extensions).
+"$PY" -m pip install --quiet "llama-cpp-python==$VERSION"
