@@ -7,7 +7,7 @@ from pathlib import Path
 
 from typer.testing import CliRunner
 
-from finsandbox.guards.cli import app
+from finsandbox.cli.guard import app
 
 runner = CliRunner()
 

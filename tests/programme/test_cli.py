@@ -9,7 +9,7 @@ import pytest
 from typer.testing import CliRunner, Result
 
 from finsandbox import cli
-from finsandbox.clitools import console
+from finsandbox.cli import console
 from finsandbox.errors import NotFound, PermissionDenied
 from tests.programme.helpers import ALICE, BOB, GINA, SAM, SUE, make_people
 

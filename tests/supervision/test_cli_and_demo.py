@@ -16,7 +16,6 @@ from typer.testing import CliRunner
 from finsandbox import cli
 from finsandbox.evals import trials
 from finsandbox.store import session_scope
-from finsandbox.supervision import cli as sv
 from finsandbox.testing import processes
 from tests.conftest import make_programme
 from tests.supervision.helpers import make_supervisor
@@ -54,7 +53,6 @@ def trial_run(db: str, upstream, tmp_path: Path) -> dict[str, str]:  # type: ign
 
 def _invoke(*args: str, ok: bool = True) -> str:
     cli.console.width = 250
-    sv.console.width = 250
     result = CliRunner().invoke(cli.app, list(args))
     if ok:
         assert result.exit_code == 0, (result.output, result.exception)

@@ -172,7 +172,7 @@ def add_endpoint(
         payload={
             "endpoint": name,
             "backend": backend,
-            "config": _public_config(cfg),
+            "config": public_config(cfg),
             "customer_facing": customer_facing,
             "canary": bool(ep.canary),
         },
@@ -198,7 +198,7 @@ def set_guard_policy(session: Session, workspace: Workspace, text: str | None, *
     return workspace
 
 
-def _public_config(cfg: dict[str, Any]) -> dict[str, Any]:
+def public_config(cfg: dict[str, Any]) -> dict[str, Any]:
     """The config without secrets, for the ledger and listings."""
     return {k: ("***" if "key" in k.lower() and "env" not in k.lower() else v) for k, v in cfg.items()}
 

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any
 
 from sqlalchemy import func, select
@@ -22,7 +23,7 @@ from finsandbox.supervision.framework import load_framework
 from finsandbox.supervision.reviews import review_as_dict
 from finsandbox.supervision.scorecards import compute_for_trial, guard_statistics
 
-__all__ = ["exit_report_context", "render_exit_html", "render_pdf"]
+__all__ = ["exit_report_context", "render_exit_html", "render_pdf", "write_exit_report"]
 
 
 def _workspace(session: Session, slug: str, user: User | None) -> Workspace:
@@ -193,3 +194,17 @@ def exit_report_context(session: Session, workspace: str, *, user: User | None =
 
 def render_exit_html(context: dict[str, Any]) -> str:
     return render_html("exit_report.html", context)
+
+
+def write_exit_report(
+    session: Session, workspace: str, output: Path, *, user: User | None = None, pdf: bool = True
+) -> dict[str, Path]:
+    """Render a use case's exit report into `output` as HTML (and PDF); returns the paths."""
+    html = render_exit_html(exit_report_context(session, workspace, user=user))
+    output.mkdir(parents=True, exist_ok=True)
+    paths = {"html": output / f"exit-report-{workspace}.html"}
+    paths["html"].write_text(html, encoding="utf-8")
+    if pdf:
+        paths["pdf"] = output / f"exit-report-{workspace}.pdf"
+        paths["pdf"].write_bytes(render_pdf(html))
+    return paths

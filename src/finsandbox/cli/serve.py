@@ -1,0 +1,50 @@
+"""`finsandbox serve` and `finsandbox demo`: run the server, or set up and show the demo programme."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+import typer
+
+from finsandbox.cli._common import (
+    console,
+)
+
+
+def serve(
+    host: Annotated[str | None, typer.Option(help="bind address (default FINSANDBOX_HOST)")] = None,
+    port: Annotated[int | None, typer.Option(help="port (default FINSANDBOX_PORT)")] = None,
+    workers: Annotated[
+        int, typer.Option(help="server processes; quotas and the ledger hold across them")
+    ] = 1,
+    log_level: Annotated[str, typer.Option(help="uvicorn log level")] = "info",
+) -> None:
+    """Run the gateway (and the API) with uvicorn."""
+    import uvicorn
+
+    from finsandbox.config import get_settings
+    from finsandbox.store import upgrade
+
+    settings = get_settings()
+    upgrade()
+    uvicorn.run(
+        "finsandbox.app:create_app",
+        factory=True,
+        host=host or settings.host,
+        port=port or settings.port,
+        workers=workers,
+        log_level=log_level,
+    )
+
+
+def demo(
+    serve: Annotated[bool, typer.Option("--serve/--no-serve", help="keep serving after the demo")] = True,
+    port: Annotated[int | None, typer.Option(help="port (default FINSANDBOX_PORT)")] = None,
+    trials: Annotated[
+        bool, typer.Option("--trials/--no-trials", help="run the four reference trials")
+    ] = True,
+) -> None:
+    """Set up the demo programme, call the embedded model through the gateway, run the reference trials."""
+    from finsandbox.demo import run_demo
+
+    run_demo(console, serve=serve, port=port, trials=trials)
