@@ -6,6 +6,8 @@ so that code below never reads the environment itself.
 
 from __future__ import annotations
 
+import os
+import stat
 from functools import lru_cache
 from pathlib import Path
 
@@ -47,9 +49,55 @@ class Settings(BaseSettings):
         return f"sqlite:///{self.home / 'finsandbox.db'}"
 
     def ensure_home(self) -> Path:
-        """Create the data directory with owner-only permissions."""
-        self.home.mkdir(parents=True, exist_ok=True, mode=0o700)
+        """The data directory, created or tightened to owner-only (0700): it holds the database,
+        keys and secrets, and an existing directory left group- or world-readable is fixed too."""
+        private_dir(self.home, tighten=True)
         return self.home
+
+
+def private_dir(path: Path, *, tighten: bool = False) -> Path:
+    """Create `path` (and missing parents) owner-only (0700), whatever the process umask is.
+
+    With `tighten`, an existing directory we own loses its group and world permissions as well;
+    directories we did not create are otherwise left alone (a database URL may point anywhere).
+    """
+    missing = []
+    current = path
+    while not current.exists():
+        missing.append(current)
+        current = current.parent
+    for directory in reversed(missing):
+        try:
+            directory.mkdir(mode=0o700)
+        except FileExistsError:
+            pass
+        else:
+            os.chmod(directory, 0o700)  # mkdir's mode is masked by the umask; chmod is not
+    if tighten and not missing:
+        _owner_only(path, 0o700)
+    return path
+
+
+def private_file(path: Path) -> Path:
+    """Create `path` empty and owner-only (0600) if it is missing, or tighten it if we own it.
+
+    Creating it before a library opens it (SQLite) means it is never readable by others, even
+    briefly; SQLite gives its -wal and -shm files the database file's permissions.
+    """
+    try:
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    except FileExistsError:
+        _owner_only(path, 0o600)
+    else:
+        os.close(fd)
+        os.chmod(path, 0o600)
+    return path
+
+
+def _owner_only(path: Path, mode: int) -> None:
+    info = path.stat()
+    if info.st_uid == os.getuid() and stat.S_IMODE(info.st_mode) & 0o077:
+        os.chmod(path, mode)
 
 
 @lru_cache(maxsize=1)

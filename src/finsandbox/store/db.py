@@ -19,7 +19,7 @@ from sqlalchemy import Engine, create_engine, event
 from sqlalchemy.engine import make_url
 from sqlalchemy.orm import Session, sessionmaker
 
-from finsandbox.config import get_settings
+from finsandbox.config import get_settings, private_dir, private_file
 
 _MIGRATIONS = Path(__file__).parent / "migrations"
 _engines: dict[str, Engine] = {}
@@ -49,6 +49,24 @@ def _configure_sqlite(engine: Engine) -> None:
             conn.exec_driver_sql("BEGIN")
 
 
+def _private_sqlite_file(path: Path) -> None:
+    """The database and its directory owner-only: the ledger and every prompt live in it.
+
+    The data directory itself is tightened to 0700; the file (and so its -wal and -shm, which
+    SQLite creates with the database file's mode) to 0600, before SQLite first opens it.
+    """
+    settings = get_settings()
+    if path.parent.resolve() == settings.home.resolve():
+        settings.ensure_home()
+    else:
+        private_dir(path.parent)
+    private_file(path)
+    for suffix in ("-wal", "-shm", "-journal"):
+        sidecar = path.with_name(path.name + suffix)
+        if sidecar.exists():
+            private_file(sidecar)
+
+
 def get_engine(url: str | None = None) -> Engine:
     """One engine per database URL per process."""
     url = url or get_settings().resolved_database_url
@@ -60,7 +78,7 @@ def get_engine(url: str | None = None) -> Engine:
         kwargs: dict[str, Any] = {}
         if parsed.get_backend_name() == "sqlite":
             if parsed.database and parsed.database != ":memory:":
-                Path(parsed.database).parent.mkdir(parents=True, exist_ok=True)
+                _private_sqlite_file(Path(parsed.database))
             kwargs["connect_args"] = {"check_same_thread": False, "timeout": 30}
         else:
             kwargs.update(pool_size=20, max_overflow=20, pool_pre_ping=True)
