@@ -16,6 +16,7 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.orm import Session, object_session
 
+from finsandbox.access.closure import closed_error, is_closed
 from finsandbox.errors import AuthenticationFailed, NotFound, PermissionDenied
 from finsandbox.store.models import (
     Application,
@@ -98,8 +99,34 @@ RULES: dict[str, Rule] = {
     ),
 }
 ACTIONS = tuple(RULES)
+OPEN_ONLY = frozenset(
+    {
+        "key.manage",
+        "policy.edit",
+        "playground.use",
+        "dataset.upload",
+        "dataset.delete",
+        "trial.launch",
+        "workspace.manage",
+        "scorecard.build",
+        "review.respond",
+    }
+)
+"""Actions that create or change work inside a workspace: refused once its use case is closed."""
 # Workspace roles that may change a workspace (keys, policy, trials), not only look at it.
 EDITOR_ROLES = ("owner", "developer")
+
+_DOING = {
+    "key.manage": "manage keys",
+    "policy.edit": "change its guard policy",
+    "playground.use": "use the playground",
+    "dataset.upload": "take new datasets",
+    "dataset.delete": "delete datasets",
+    "trial.launch": "launch trials",
+    "workspace.manage": "change its members or endpoints",
+    "scorecard.build": "build scorecards",
+    "review.respond": "respond to reviews",
+}
 
 Resource = Any
 """The programme (None), a Cohort, a Workspace, an Application or Assessment, or anything that lives in a
@@ -219,6 +246,10 @@ def authorize(user: User, action: str, resource: Resource = None, *, subject: st
         raise ValueError("authorize needs a user attached to a session")
     have = relations(session, user, resource)
     if have & rule.allowed:
+        if action in OPEN_ONLY:
+            scope = _scope(session, resource)
+            if scope.workspace is not None and is_closed(scope.workspace.status):
+                raise closed_error(scope.workspace.slug, scope.workspace.status, _DOING[action])
         return
     if not can_see(session, user, resource):
         raise NotFound(f"no {subject or _subject(resource)}")

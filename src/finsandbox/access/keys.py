@@ -16,6 +16,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from finsandbox import ledger
+from finsandbox.access.closure import CLOSED_STATES, closed_error, ensure_open
 from finsandbox.errors import AuthenticationFailed, InvalidRequest, NotFound
 from finsandbox.store.models import ApiKey, Workspace
 
@@ -51,6 +52,7 @@ def create_key(
     token_budget: int | None = None,
 ) -> NewKey:
     """Create a key for one workspace and record it in the ledger (never the secret)."""
+    ensure_open(workspace, "create keys")
     if not name.strip():
         raise InvalidRequest("a key needs a name", param="name")
     for field, value in (("rpm_limit", rpm_limit), ("tpm_limit", tpm_limit), ("token_budget", token_budget)):
@@ -145,6 +147,10 @@ def authenticate(session: Session, secret: str | None) -> ApiKey:
     key = session.scalars(select(ApiKey).where(ApiKey.prefix == prefix)).first()
     if key is None or not hmac.compare_digest(key.key_hash, _digest(secret)):
         raise AuthenticationFailed("the API key is not valid")
+    # Before the key's own state: closing a workspace also revokes its keys, and the caller should
+    # learn why (the use case is closed), not merely that the key was revoked.
+    if key.workspace.status in CLOSED_STATES:
+        raise closed_error(key.workspace.slug, key.workspace.status, "call models")
     state = key_state(key)
     if state == "revoked":
         raise AuthenticationFailed(f"the API key {prefix} has been revoked", code="revoked_api_key")

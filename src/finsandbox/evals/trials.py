@@ -23,6 +23,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from finsandbox import ledger
+from finsandbox.access.closure import ensure_open
 from finsandbox.access.keys import create_key, get_key, revoke_key
 from finsandbox.config import get_settings
 from finsandbox.errors import ConfigError, Conflict, InvalidRequest, NotFound
@@ -71,6 +72,7 @@ def create_trial(
     if not 1 <= concurrency <= 256:
         raise InvalidRequest("--concurrency must be between 1 and 256")
     ws = get_workspace(session, workspace)
+    ensure_open(ws, "launch trials")
     ep = get_endpoint(session, ws.id, endpoint)
     if judge_endpoint:
         get_endpoint(session, ws.id, judge_endpoint)
@@ -209,6 +211,12 @@ def _begin(trial_id: str, actor: str) -> tuple[Trial, str, set[str]]:
         if trial.status == "cancelling":
             raise Conflict(f"trial {trial.id} is being cancelled")
         ws = trial.workspace
+        previous = trial.config.get("key_prefix")
+        if previous:
+            # A crashed run never reached _finish: its key would stay active for ever.
+            old = get_key(s, previous)
+            if old.revoked_at is None:
+                revoke_key(s, old, actor=f"trial:{trial.id}")
         new = create_key(s, ws, name=f"trial {trial.id}", actor=f"trial:{trial.id}")
         resumed = trial.started_at is not None
         trial.status = "running"

@@ -30,6 +30,7 @@ import anyio
 from sqlalchemy import Connection, bindparam, select
 
 from finsandbox import ledger
+from finsandbox.access.closure import closed_error, is_closed
 from finsandbox.access.keys import KEY_SCHEME, authenticate
 from finsandbox.config import get_settings
 from finsandbox.errors import AuthenticationFailed, FinsandboxError, InvalidRequest, NotFound
@@ -128,6 +129,8 @@ _KEY = (
         _keys.c.token_budget,
         _keys.c.tokens_used,
         _workspaces.c.guard_policy,
+        _workspaces.c.slug.label("workspace_slug"),
+        _workspaces.c.status.label("workspace_status"),
     )
     .join_from(_keys, _workspaces, _keys.c.workspace_id == _workspaces.c.id)
     .where(_keys.c.prefix == bindparam("prefix"))
@@ -186,6 +189,8 @@ class AdmitCall(Job[Admitted]):
         key = conn.execute(_KEY, {"prefix": self.prefix}).first()
         if key is None or not hmac.compare_digest(key.key_hash, self.digest):
             raise AuthenticationFailed("the API key is not valid")
+        if is_closed(key.workspace_status):
+            raise closed_error(key.workspace_slug, key.workspace_status, "call models")
         if key.revoked_at is not None:
             raise AuthenticationFailed(f"the API key {self.prefix} has been revoked", code="revoked_api_key")
         if key.expires_at is not None and key.expires_at <= datetime.now(UTC):

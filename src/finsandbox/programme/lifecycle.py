@@ -116,6 +116,14 @@ def move(
         workspace.status = to
         body = {"workspace_id": workspace.id, **body}
     session.flush()
+    if workspace is not None and to in FINAL:
+        # Closing ends every credential of the use case at once: its keys are revoked in this
+        # transaction, and every other check reads the workspace's state (access/closure.py).
+        from finsandbox.access.closure import revoke_workspace_keys
+
+        body["keys_revoked"] = revoke_workspace_keys(
+            session, workspace, actor=actor, because=f"workspace {label(to)}"
+        )
     ledger.append(
         session,
         actor=actor,

@@ -9,6 +9,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from finsandbox import ledger
+from finsandbox.access.closure import ensure_open
 from finsandbox.access.roles import THEMES, WORKSPACE_ROLES
 from finsandbox.errors import Conflict, InvalidRequest, NotFound
 from finsandbox.store.models import Endpoint, Institution, Membership, User, Workspace
@@ -92,6 +93,7 @@ def unique_slug(session: Session, text: str, *, max_length: int = 48) -> str:
 
 def add_member(session: Session, workspace: Workspace, user: User, *, role: str, actor: str) -> Membership:
     """Add a bank or tech-partner user; supervisors oversee and are never members."""
+    ensure_open(workspace, "take new members")
     if role not in WORKSPACE_ROLES:
         raise InvalidRequest(f"unknown workspace role {role!r}; use one of {', '.join(WORKSPACE_ROLES)}")
     if user.role != "participant":
@@ -143,6 +145,8 @@ def add_endpoint(
     from finsandbox.gateway.backends import validate_config
     from finsandbox.guards import new_canary
 
+    ensure_open(workspace, "take new endpoints")
+
     if backend not in BACKENDS:
         raise InvalidRequest(
             f"unknown backend {backend!r}; use one of {', '.join(BACKENDS)}", param="backend"
@@ -184,6 +188,7 @@ def set_guard_policy(session: Session, workspace: Workspace, text: str | None, *
     """Validate and store a workspace's guard policy (None restores the default); refused whole if invalid."""
     from finsandbox.guards import parse_policy
 
+    ensure_open(workspace, "change its guard policy")
     if text is not None:
         parse_policy(text, f"guard policy of {workspace.slug}")
     workspace.guard_policy = text
