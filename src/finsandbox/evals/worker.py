@@ -198,21 +198,26 @@ def _gateway_evidence(trial_id: str, case_key: str) -> tuple[list[int], list[dic
     import json
 
     from finsandbox.store import session_scope
-    from finsandbox.store.models import LedgerEntry, UsageRecord
+    from finsandbox.store.models import LedgerEntry, Trial, UsageRecord
 
     with session_scope() as s:
+        # Evidence comes only from the trial's own workspace, whatever headers other keys sent.
+        workspace_id = s.scalar(select(Trial.workspace_id).where(Trial.id == trial_id))
         seqs = [
             seq
             for seq in s.scalars(
                 select(UsageRecord.ledger_seq).where(
-                    UsageRecord.trial_id == trial_id, UsageRecord.case_id == case_key
+                    UsageRecord.workspace_id == workspace_id,
+                    UsageRecord.trial_id == trial_id,
+                    UsageRecord.case_id == case_key,
                 )
             )
             if seq is not None
         ]
         decisions: list[dict[str, Any]] = []
         blocked = False
-        for entry in s.scalars(select(LedgerEntry).where(LedgerEntry.seq.in_(seqs))):
+        query = select(LedgerEntry).where(LedgerEntry.seq.in_(seqs), LedgerEntry.workspace_id == workspace_id)
+        for entry in s.scalars(query):
             payload = json.loads(entry.payload)
             decisions.extend(payload.get("guard_decisions") or [])
             blocked = blocked or payload.get("status") == "blocked"

@@ -33,16 +33,23 @@ from finsandbox import ledger
 from finsandbox.access.closure import closed_error, is_closed
 from finsandbox.access.keys import KEY_SCHEME, authenticate
 from finsandbox.config import get_settings
-from finsandbox.errors import AuthenticationFailed, FinsandboxError, InvalidRequest, NotFound
+from finsandbox.errors import (
+    AuthenticationFailed,
+    FinsandboxError,
+    InvalidRequest,
+    NotFound,
+    PermissionDenied,
+)
 from finsandbox.gateway.backends import Backend, ChatChunk, ChatRequest, ChatResult, Usage, get_backend
 from finsandbox.gateway.guarding import GuardedCall, with_canary
 from finsandbox.gateway.metering import CallRecord, RecordCall
 from finsandbox.gateway.quotas import Quotas, make_quotas
 from finsandbox.gateway.schemas import ChatCompletionRequest
 from finsandbox.gateway.writer import Job, writer
+from finsandbox.ledger.chain import Head, append_after
 from finsandbox.programme.workspaces import list_endpoints
 from finsandbox.store.db import session_scope
-from finsandbox.store.models import ApiKey, Endpoint, Workspace
+from finsandbox.store.models import ApiKey, Endpoint, Trial, Workspace
 
 TRIAL_HEADER = "X-Finsandbox-Trial"
 CASE_HEADER = "X-Finsandbox-Case"
@@ -113,7 +120,16 @@ def check_case_header(value: str | None) -> str | None:
     return value
 
 
+class TrialNotOwned(PermissionDenied):
+    """A trial header names a trial of another workspace (or none): evidence goes only to its owner."""
+
+    code = "trial_not_in_workspace"
+
+
 _keys = ApiKey.__table__
+_trial_owner = (
+    select(Trial.__table__.c.workspace_id).where(Trial.__table__.c.id == bindparam("trial")).limit(1)
+)
 _workspaces = Workspace.__table__
 _endpoints = Endpoint.__table__
 _KEY = (
@@ -184,6 +200,8 @@ class AdmitCall(Job[Admitted]):
         self.parse_error = parse_error
         self.case_id = case_id
         self.admitted: Admitted | None = None
+        self.refused: FinsandboxError | None = None
+        self.refused_key: tuple[str, str] = ("", "")
 
     def rows(self, conn: Connection) -> None:
         key = conn.execute(_KEY, {"prefix": self.prefix}).first()
@@ -203,6 +221,18 @@ class AdmitCall(Job[Admitted]):
             raise NotFound(
                 f"the model {self.model!r} does not exist in this workspace", code="model_not_found"
             )
+        if self.trial_id is not None:
+            owner = conn.execute(_trial_owner, {"trial": self.trial_id}).scalar()
+            if owner != key.workspace_id:
+                # Unknown and foreign trials read alike, so trial ids of other banks cannot be probed.
+                self.refused = TrialNotOwned(
+                    f"{TRIAL_HEADER} {self.trial_id!r} is not a trial of this key's workspace; "
+                    "a call can only be evidence for its own workspace's trials",
+                    param=TRIAL_HEADER,
+                )
+                self.needs_ledger = True  # the refusal is recorded, and nothing else is written
+                self.refused_key = (key.prefix, key.workspace_id)
+                return
         quotas().admit(conn, key)
         self.admitted = Admitted(
             key_id=key.id,
@@ -218,7 +248,21 @@ class AdmitCall(Job[Admitted]):
             canary=endpoint.canary,
         )
 
+    def ledger(self, conn: Connection, head: Head) -> Head:
+        """Only for a refused trial header: who tried to write evidence into which trial."""
+        prefix, workspace_id = self.refused_key
+        return append_after(
+            conn,
+            head,
+            actor=f"key:{prefix}",
+            kind="gateway.refused",
+            workspace_id=workspace_id,
+            payload={"reason": "trial_not_in_workspace", "trial": self.trial_id, "case": self.case_id},
+        )
+
     def result(self) -> Admitted:
+        if self.refused is not None:
+            raise self.refused
         assert self.admitted is not None
         return self.admitted
 

@@ -127,6 +127,9 @@ class Page:
 async def csrf_ok(request: Request) -> bool:
     presented = request.headers.get("x-csrf-token")
     if presented is None:
+        # Read (and cache) the body first: a handler that then reads it as JSON gets it again, where
+        # parsing the form straight from the stream would leave "Stream consumed" behind (a 500).
+        await request.body()
         form = await request.form()
         value = form.get("csrf_token")
         presented = value if isinstance(value, str) else None

@@ -201,13 +201,18 @@ def _ledger_entries(page: Page, trial: Trial, row: CaseResult) -> list[dict[str,
         s
         for s in page.session.scalars(
             select(UsageRecord.ledger_seq).where(
-                UsageRecord.trial_id == trial.id, UsageRecord.case_id == row.item
+                UsageRecord.workspace_id == trial.workspace_id,
+                UsageRecord.trial_id == trial.id,
+                UsageRecord.case_id == row.item,
             )
         )
         if s is not None
     }
+    # Only the trial's own workspace's entries: evidence never comes from another bank's calls.
     entries = page.session.scalars(
-        select(LedgerEntry).where(LedgerEntry.seq.in_(seqs)).order_by(LedgerEntry.seq)
+        select(LedgerEntry)
+        .where(LedgerEntry.seq.in_(seqs), LedgerEntry.workspace_id == trial.workspace_id)
+        .order_by(LedgerEntry.seq)
     )
     out = []
     for e in entries:
