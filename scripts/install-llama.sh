@@ -7,11 +7,17 @@
 # build once per (version, architecture, flags) into a cache of our own, keyed by all three, so a
 # cached wheel is valid on every machine of its class: x86-64 with AVX2/FMA/F16C, or arm64 (NEON).
 #
-# Usage: scripts/install-llama.sh VENV_PYTHON
-# Other builds (CUDA, Metal) are a user's choice: see docs/deployment.md.
+# Usage: scripts/install-llama.sh VENV_PYTHON   (from the repository root)
+# GPU builds (CUDA, Metal): FINSANDBOX_LLAMA_CMAKE_ARGS adds flags, e.g. "-DGGML_CUDA=ON"; the CPU
+# code stays portable and the flags are part of the cache key. See docs/deployment.md.
 set -euo pipefail
 PY="$1"
-VERSION="${FINSANDBOX_LLAMA_VERSION:-0.3.36}"
+# The version pinned in pyproject.toml, so the two cannot disagree.
+VERSION="$(sed -n 's/.*"llama-cpp-python\[server\]==\([0-9.]*\)".*/\1/p' pyproject.toml)"
+if [ -z "$VERSION" ]; then
+  echo "pyproject.toml does not pin llama-cpp-python[server]==VERSION" >&2
+  exit 1
+fi
 ARCH="$(uname -m)"
 case "$ARCH" in
   x86_64|amd64)
@@ -22,21 +28,23 @@ case "$ARCH" in
     echo "unsupported architecture $ARCH: build llama-cpp-python yourself (see docs/deployment.md)" >&2
     exit 1 ;;
 esac
-FLAGS="$FLAGS -DLLAMA_BUILD_EXAMPLES=OFF -DLLAMA_BUILD_TESTS=OFF -DLLAMA_BUILD_SERVER=OFF"
-KEY="$(printf '%s %s %s' "$VERSION" "$ARCH" "$FLAGS" | sha256sum | cut -c1-16)"
+FLAGS="$FLAGS -DLLAMA_BUILD_EXAMPLES=OFF -DLLAMA_BUILD_TESTS=OFF -DLLAMA_BUILD_SERVER=OFF${FINSANDBOX_LLAMA_CMAKE_ARGS:+ $FINSANDBOX_LLAMA_CMAKE_ARGS}"
+KEY="$("$PY" -c 'import hashlib, sys; print(hashlib.sha256(sys.argv[1].encode()).hexdigest()[:16])' "$VERSION $ARCH $FLAGS")"
 CACHE="${FINSANDBOX_WHEEL_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/finsandbox/wheels}/llama-$VERSION-$ARCH-$KEY"
 
 if ! ls "$CACHE"/llama_cpp_python-*.whl >/dev/null 2>&1; then
   echo "building llama-cpp-python $VERSION for a portable $ARCH baseline (a few minutes, once per machine class)"
+  started=$SECONDS
   tmp="$(mktemp -d)"
   # --no-cache-dir: pip's own cache keys wheels by version only, not by build flags.
-  CMAKE_ARGS="$FLAGS" CMAKE_BUILD_PARALLEL_LEVEL="$(nproc)" FORCE_CMAKE=1 \
+  CMAKE_ARGS="$FLAGS" CMAKE_BUILD_PARALLEL_LEVEL="$(getconf _NPROCESSORS_ONLN)" FORCE_CMAKE=1 \
     "$PY" -m pip wheel --quiet --no-deps --no-cache-dir --no-binary llama-cpp-python \
     -w "$tmp" "llama-cpp-python==$VERSION"
   mkdir -p "$CACHE"
   mv "$tmp"/llama_cpp_python-*.whl "$CACHE"/
   rm -rf "$tmp"
+  echo "built llama-cpp-python in $((SECONDS - started)) s; cached in $CACHE"
 fi
 "$PY" -m pip install --quiet --no-cache-dir --force-reinstall --no-deps "$CACHE"/llama_cpp_python-*.whl
-# The wheel's own runtime needs (numpy, jinja2, diskcache, typing-extensions).
-"$PY" -m pip install --quiet "llama-cpp-python==$VERSION"
+# The wheel's own runtime needs and its OpenAI-compatible server (the model worker process).
+"$PY" -m pip install --quiet "llama-cpp-python[server]==$VERSION"

@@ -1,12 +1,14 @@
 #!/usr/bin/env bash
 # Installs the system packages the product needs on a fresh Debian machine, when run as root.
-# A compiler toolchain builds llama-cpp-python from source (pip caches the wheel afterwards).
+# A compiler toolchain builds llama-cpp-python from source (scripts/install-llama.sh caches the wheel).
 set -euo pipefail
 
 need=()
 command -v cc >/dev/null 2>&1 || need+=(build-essential)
 command -v c++ >/dev/null 2>&1 || need+=(g++)
 command -v cmake >/dev/null 2>&1 || need+=(cmake)
+# objdump: the test suite checks that the llama.cpp build holds no AMX or stray AVX-512 code.
+command -v objdump >/dev/null 2>&1 || need+=(binutils)
 python3 -c 'import venv, ensurepip' >/dev/null 2>&1 || need+=(python3-venv)
 # WeasyPrint renders the exit reports to PDF with Pango; DejaVu gives it a font to embed.
 has_pkg() { dpkg-query -W -f='${Status}' "$1" 2>/dev/null | grep -q "install ok installed"; }

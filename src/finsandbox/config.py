@@ -29,6 +29,8 @@ class Settings(BaseSettings):
     model_path: Path | None = None
     model_context: int = 2048
     model_threads: int | None = None
+    # Seconds a model worker process may take to load its model before it is stopped.
+    model_start_timeout: float = 120.0
     # Upstream (openai backend) timeouts and retries.
     upstream_connect_timeout: float = 5.0
     upstream_read_timeout: float = 120.0

