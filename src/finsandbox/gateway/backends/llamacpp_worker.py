@@ -6,6 +6,8 @@ the kernel's out-of-memory kill) ends this process only. The server is llama-cpp
 this module only configures it and adds what the gateway relies on:
 
 - every prompt is evaluated from an empty context (see `fresh_prompt_class`);
+- a prompt or a max_tokens that does not fit the context is a 400 naming which
+  (llama-cpp-python would silently shorten max_tokens);
 - the chat template is always the GGUF file's own, and a model without one refuses to start;
 - a streamed chat completion ends with a usage chunk, as OpenAI's `include_usage` does;
 - requests queue instead of interrupting each other (`interrupt_requests=False`).
@@ -21,6 +23,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import re
 import socket
 import sys
 import threading
@@ -30,6 +33,8 @@ from typing import Any
 
 READY = "FINSANDBOX-WORKER-READY"
 EXIT_UNSERVABLE = 3
+# Marks a context overflow for the server's error handler: `<marker> <param>: <message>`.
+CONTEXT_ERROR = "FINSANDBOX-CONTEXT-LENGTH"
 
 
 def fresh_prompt_class(base: type) -> type:
@@ -56,6 +61,32 @@ def fresh_prompt_class(base: type) -> type:
             self.finsandbox_prompt_tokens = len(tokens)
             self.reset()
             return super().generate(tokens, *args, **kwargs)
+
+        def create_completion(self, prompt: Any, *args: Any, **kwargs: Any) -> Any:
+            tokens = self._prompt_tokens(prompt) if isinstance(prompt, str) else prompt
+            n_ctx, used = self.n_ctx(), len(tokens)
+            if used >= n_ctx:
+                raise ValueError(
+                    f"{CONTEXT_ERROR} messages: this model's maximum context length is {n_ctx} tokens, "
+                    f"but the messages use {used}"
+                )
+            max_tokens = kwargs.get("max_tokens")
+            if max_tokens is not None and max_tokens > n_ctx - used:
+                raise ValueError(
+                    f"{CONTEXT_ERROR} max_tokens: this model's maximum context length is {n_ctx} tokens; "
+                    f"the messages use {used}, so max_tokens can be at most {n_ctx - used} (got {max_tokens})"
+                )
+            return super().create_completion(tokens, *args, **kwargs)
+
+        def _prompt_tokens(self, prompt: str) -> list[int]:
+            """The prompt's tokens as llama-cpp-python's own completion makes them from text."""
+            model = self._model
+            bos = model.token_cls() if model.token_cls() != -1 else self.token_bos()
+            eos = model.token_sep() if model.token_sep() != -1 else self.token_eos()
+            head = [bos] if model.add_bos_token() and bos != -1 else []
+            tail = [eos] if model.add_eos_token() or model.token_sep() != -1 else []
+            body = self.tokenize(prompt.encode("utf-8"), add_bos=False, special=True) if prompt else []
+            return head + body + tail
 
         def create_chat_completion(self, *args: Any, **kwargs: Any) -> Any:
             result = super().create_chat_completion(*args, **kwargs)
@@ -117,7 +148,18 @@ def main(argv: list[str] | None = None) -> int:
     import llama_cpp
     import uvicorn
     from llama_cpp.server.app import create_app
+    from llama_cpp.server.errors import ErrorResponse, RouteErrorHandler
     from llama_cpp.server.settings import ModelSettings, ServerSettings
+
+    def context_error(_request: Any, match: re.Match[str]) -> tuple[int, ErrorResponse]:
+        return 400, ErrorResponse(
+            message=match.group(2),
+            type="invalid_request_error",
+            param=match.group(1),
+            code="context_length_exceeded",
+        )
+
+    RouteErrorHandler.pattern_and_formatters[re.compile(rf"{CONTEXT_ERROR} (\w+): (.+)")] = context_error
 
     # The server builds its model with `llama_cpp.Llama(...)`, looked up when it loads.
     llama_cpp.Llama = fresh_prompt_class(llama_cpp.Llama)  # type: ignore[misc]

@@ -137,16 +137,20 @@ class OpenAIBackend(Backend):
     def _error_for(self, status: int, body: bytes, retry_after: str | None) -> FinsandboxError:
         """Map an upstream error response to a gateway error that says what happened upstream."""
         detail = ""
+        param = None
         try:
             data = json.loads(body)
             err = data.get("error", data)
             detail = err.get("message", "") if isinstance(err, dict) else str(err)
+            # The field the upstream names (messages, max_tokens), passed on as OpenAI would.
+            param = err.get("param") if isinstance(err, dict) and isinstance(err.get("param"), str) else None
         except (ValueError, AttributeError):
             detail = body[:200].decode("utf-8", errors="replace")
         detail = detail.strip() or f"HTTP {status}"
         if status == 400 or status == 422:
             code = "context_length_exceeded" if "context" in detail.lower() else "upstream_rejected"
-            return InvalidRequest(f"the upstream model rejected the request: {detail}", code=code)
+            message = f"the upstream model rejected the request: {detail}"
+            return InvalidRequest(message, param=param, code=code)
         if status in (401, 403):
             return UpstreamError(
                 f"the upstream refused the gateway's credentials: {detail}", code="upstream_auth"
