@@ -14,9 +14,9 @@ from finsandbox.evals.attacks.counterfactual import NAMES as COUNTERFACTUAL_NAME
 from finsandbox.evals.loader import bind_recipe, load_cases, load_recipe_cases
 from finsandbox.evals.model import THEMES as EVAL_THEMES
 from finsandbox.evals.model import Case
-from finsandbox.evals.registry import rng_for
 from finsandbox.evals.scorers import Evidence, get_scorer, scorer_names
 from finsandbox.evals.scorers._text import find_quantities, parse_quantity
+from finsandbox.evals.seeds import rng_for
 from finsandbox.guards.pii import detect
 from finsandbox.guards.pii.hkid import HKIDRecognizer
 from finsandbox.usecases import THEMES, load_reference_suite, regenerate, suite_path, theme_dir

@@ -19,6 +19,7 @@ from finsandbox.cli import (
     insights,
     key,
     ledger,
+    plugins,
     programme,
     report,
     review,
@@ -48,6 +49,7 @@ app.add_typer(framework.app, name="framework")
 app.add_typer(cohort.app, name="cohort")
 app.add_typer(application.app, name="application")
 app.command("insights")(insights.insights)
+app.command("plugins")(plugins.plugins)
 app.command("serve")(serve.serve)
 app.command("demo")(serve.demo)
 

@@ -24,7 +24,6 @@ from finsandbox.evals.model import (
     Suite,
     TargetTemplate,
 )
-from finsandbox.evals.registry import rng_for
 from finsandbox.evals.scorers.base import (
     Evidence,
     Judge,
@@ -35,6 +34,7 @@ from finsandbox.evals.scorers.base import (
     scorer,
     scorer_names,
 )
+from finsandbox.evals.seeds import rng_for
 
 __all__ = [
     "Attack",

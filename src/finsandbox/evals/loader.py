@@ -20,7 +20,6 @@ from yaml.nodes import MappingNode, Node, ScalarNode, SequenceNode
 from finsandbox.errors import ConfigError
 from finsandbox.evals.attacks.base import Attack, attack_class, attack_names, get_attack
 from finsandbox.evals.model import Case, Recipe, ScorerSpec, Suite
-from finsandbox.evals.registry import rng_for
 from finsandbox.evals.scorers.base import (
     Judge,
     Scorer,
@@ -30,6 +29,7 @@ from finsandbox.evals.scorers.base import (
     scorer_names,
     settings_errors,
 )
+from finsandbox.evals.seeds import rng_for
 
 MAX_ERRORS = 20
 Loc = tuple[Any, ...]

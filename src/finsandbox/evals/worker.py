@@ -14,13 +14,14 @@ from typing import Any
 import anyio
 from sqlalchemy import select
 
+from finsandbox import registry
 from finsandbox.errors import ConfigError, FinsandboxError
 from finsandbox.evals.client import GatewayClient, make_http_client
 from finsandbox.evals.loader import BoundRecipe, bind_recipe
 from finsandbox.evals.model import Case, Recipe
 from finsandbox.evals.plan import LoadedSuite, WorkItem, load
 from finsandbox.evals.scorers.base import Evidence
-from finsandbox.evals.targets import EndpointTarget, ExternalTarget, RunSettings, Target, TargetOutput
+from finsandbox.evals.targets import RunSettings, Target, TargetOutput
 
 
 @dataclass
@@ -147,15 +148,13 @@ class Worker:
             GatewayJudge(self.client, spec.judge_endpoint, spec.workspace) if spec.judge_endpoint else None
         )
         self.scorers = build_scorers(self.suites, judge)
-        self.target: Target
-        if spec.external_url:
-            if not spec.gateway_url:
-                raise ConfigError(
-                    "an external target needs --gateway-url: the app must reach the gateway over HTTP"
-                )
-            self.target = ExternalTarget(spec.external_url, spec.gateway_url)
-        else:
-            self.target = EndpointTarget()
+        kind = "external" if spec.external_url else "endpoint"
+        if kind == "external" and not spec.gateway_url:
+            raise ConfigError(
+                "an external target needs --gateway-url: the app must reach the gateway over HTTP"
+            )
+        target_class: type[Target] = registry.targets.get(kind)
+        self.target = target_class.from_spec(spec)
 
     async def run(self, item: WorkItem) -> ItemResult:
         recipe = self.recipes[(item.suite, item.recipe)]
@@ -165,7 +164,7 @@ class Worker:
         except FinsandboxError as exc:
             out = TargetOutput(text="", evidence=Evidence(error=exc.message))
         out.evidence.latency_ms = (time.perf_counter() - started) * 1000
-        if isinstance(self.target, ExternalTarget):
+        if self.target.evidence_from_gateway:
             await _add_gateway_evidence(self.spec.trial_id, item.key, out.evidence)
         if out.evidence.error:
             scores: list[dict[str, Any]] = []

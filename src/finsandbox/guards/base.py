@@ -6,7 +6,6 @@ the name in a policy YAML resolves to a class whose settings are validated befor
 
 from __future__ import annotations
 
-import importlib
 from abc import ABC, abstractmethod
 from collections import Counter
 from dataclasses import dataclass, field
@@ -14,6 +13,8 @@ from enum import StrEnum
 from typing import Any, ClassVar, Literal
 
 from pydantic import BaseModel, ConfigDict
+
+from finsandbox import registry
 
 
 class Action(StrEnum):
@@ -185,52 +186,16 @@ def append_text(text: str, addition: str) -> str:
     return text + ("\n" if text.endswith("\n") else "\n\n") + addition
 
 
-_REGISTRY: dict[str, type[Guard]] = {}
-
-# Modules holding the built-in guards; imported on first lookup so the registry is complete.
-_BUILTINS = (
-    "finsandbox.guards.pii.guard",
-    "finsandbox.guards.injection",
-    "finsandbox.guards.system_prompt_leak",
-    "finsandbox.guards.disclosure",
-    "finsandbox.guards.investment_advice",
-    "finsandbox.guards.banned_topics",
-)
-_builtins_loaded = False
-
-
-def guard(name: str) -> Any:
-    """Class decorator: register a guard under the name a policy YAML uses."""
-
-    def register(cls: type[Guard]) -> type[Guard]:
-        if name in _REGISTRY and _REGISTRY[name] is not cls:
-            raise ValueError(f"guard name {name!r} is already registered by {_REGISTRY[name].__qualname__}")
-        cls.name = name
-        _REGISTRY[name] = cls
-        return cls
-
-    return register
-
-
-def _load_builtins() -> None:
-    global _builtins_loaded
-    if not _builtins_loaded:
-        for module in _BUILTINS:
-            importlib.import_module(module)
-        _builtins_loaded = True
+guard = registry.guards.register
+"""Class decorator: register a guard under the name a policy YAML uses (`@guard("pii")`)."""
 
 
 def registered_guards() -> dict[str, type[Guard]]:
-    """Every known guard by name (built-ins included)."""
-    _load_builtins()
-    return dict(_REGISTRY)
+    """Every known guard by name, built-ins and plugins."""
+    return {e.name: e.obj for e in registry.guards.entries()}
 
 
 def get_guard(name: str) -> type[Guard]:
-    """The guard class for a policy name; KeyError names the known ones."""
-    guards = registered_guards()
-    try:
-        return guards[name]
-    except KeyError:
-        known = ", ".join(sorted(guards))
-        raise KeyError(f"unknown guard {name!r} (known: {known})") from None
+    """The guard class for a policy name; a ConfigError names the known ones."""
+    cls: type[Guard] = registry.guards.get(name)
+    return cls

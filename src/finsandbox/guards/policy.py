@@ -60,8 +60,8 @@ class GuardSpec(BaseModel):
     def _known_guard(cls, name: str) -> str:
         try:
             get_guard(name)
-        except KeyError as exc:
-            raise PydanticCustomError("unknown_guard", "{message}", {"message": str(exc.args[0])}) from None
+        except ConfigError as exc:
+            raise PydanticCustomError("unknown_guard", "{message}", {"message": exc.message}) from None
         return name
 
     @field_validator("settings", mode="before")

@@ -8,14 +8,13 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from finsandbox import ledger
+from finsandbox import ledger, registry
 from finsandbox.access.closure import ensure_open
 from finsandbox.access.roles import THEMES, WORKSPACE_ROLES
 from finsandbox.errors import Conflict, InvalidRequest, NotFound
 from finsandbox.store.models import Endpoint, Institution, Membership, User, Workspace
 
 _SLUG = re.compile(r"^[a-z0-9][a-z0-9-]{1,62}$")
-BACKENDS = ("llamacpp", "openai")
 
 
 def create_workspace(
@@ -147,10 +146,8 @@ def add_endpoint(
 
     ensure_open(workspace, "take new endpoints")
 
-    if backend not in BACKENDS:
-        raise InvalidRequest(
-            f"unknown backend {backend!r}; use one of {', '.join(BACKENDS)}", param="backend"
-        )
+    if backend not in registry.backends:
+        raise InvalidRequest(registry.backends.unknown(backend), param="backend")
     if not re.match(r"^[A-Za-z0-9][A-Za-z0-9._:/-]{0,99}$", name):
         raise InvalidRequest(f"endpoint name {name!r} may hold letters, digits and . _ : / -", param="name")
     cfg = validate_config(backend, config or {})

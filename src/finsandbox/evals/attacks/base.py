@@ -13,9 +13,9 @@ from typing import Any, ClassVar
 
 from pydantic import BaseModel, ConfigDict, ValidationError
 
+from finsandbox import registry
 from finsandbox.errors import ConfigError
 from finsandbox.evals.model import Case, Message
-from finsandbox.evals.registry import Registry
 
 
 class AttackSettings(BaseModel):
@@ -63,21 +63,22 @@ class Attack(ABC):
         return checked
 
 
-_registry: Registry[type[Attack]] = Registry("attack", "finsandbox.evals.attacks")
-attack = _registry.register
+attack = registry.attacks.register
 
 
 def attack_names() -> list[str]:
-    return _registry.names()
+    """Every attack a suite may name, built-ins and plugins."""
+    return registry.attacks.names()
 
 
 def attack_class(name: str) -> type[Attack]:
-    return _registry.get(name)
+    cls: type[Attack] = registry.attacks.get(name)
+    return cls
 
 
 def get_attack(name: str, settings: Mapping[str, Any] | None = None) -> Attack:
     """Build an attack by name; unknown names and bad settings are ConfigErrors."""
-    cls = _registry.get(name)
+    cls = attack_class(name)
     try:
         return cls(settings)
     except ValidationError as exc:

@@ -1,21 +1,15 @@
-"""Executors by name: `local` (default) and `ray`."""
+"""Executors by name: `local` (asyncio, default), `ray` (a Ray cluster), and any plugin's."""
 
 from __future__ import annotations
 
-from finsandbox.errors import ConfigError
-from finsandbox.evals.executors.base import Executor
+from finsandbox import registry
+from finsandbox.evals.executors.base import Executor, executor
 
 
 def get_executor(name: str, concurrency: int, address: str | None = None) -> Executor:
-    if name == "local":
-        from finsandbox.evals.executors.local import LocalExecutor
-
-        return LocalExecutor(concurrency)
-    if name == "ray":
-        from finsandbox.evals.executors.ray import RayExecutor
-
-        return RayExecutor(concurrency, address=address)
-    raise ConfigError(f"unknown executor {name!r}; use local or ray")
+    """An executor by name; an unknown name is a ConfigError listing the known ones."""
+    cls: type[Executor] = registry.executors.get(name)
+    return cls(concurrency, address=address)
 
 
-__all__ = ["Executor", "get_executor"]
+__all__ = ["Executor", "executor", "get_executor"]

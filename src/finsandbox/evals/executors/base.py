@@ -5,6 +5,7 @@ from __future__ import annotations
 from abc import ABC, abstractmethod
 from collections.abc import Awaitable, Callable
 
+from finsandbox import registry
 from finsandbox.evals.plan import LoadedSuite, WorkItem
 from finsandbox.evals.worker import ItemResult, RunSpec
 
@@ -15,8 +16,9 @@ ShouldStop = Callable[[], bool]
 class Executor(ABC):
     name: str
 
-    def __init__(self, concurrency: int = 4) -> None:
+    def __init__(self, concurrency: int = 4, address: str | None = None) -> None:
         self.concurrency = max(1, concurrency)
+        self.address = address  # where a distributed executor's cluster is; local ones ignore it
 
     @abstractmethod
     async def run(
@@ -28,3 +30,7 @@ class Executor(ABC):
         should_stop: ShouldStop,
     ) -> None:
         """Run `items`; call `on_result` once per finished item; stop starting new ones when asked."""
+
+
+executor = registry.executors.register
+"""Class decorator: register an executor under the name a trial's `executor` uses."""

@@ -4,11 +4,12 @@ from __future__ import annotations
 
 import asyncio
 
-from finsandbox.evals.executors.base import Executor, OnResult, ShouldStop
+from finsandbox.evals.executors.base import Executor, OnResult, ShouldStop, executor
 from finsandbox.evals.plan import LoadedSuite, WorkItem
 from finsandbox.evals.worker import RunSpec, Worker
 
 
+@executor("local")
 class LocalExecutor(Executor):
     name = "local"
 

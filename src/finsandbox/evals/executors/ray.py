@@ -12,7 +12,7 @@ import dataclasses
 from typing import Any
 
 from finsandbox.errors import ConfigError
-from finsandbox.evals.executors.base import Executor, OnResult, ShouldStop
+from finsandbox.evals.executors.base import Executor, OnResult, ShouldStop, executor
 from finsandbox.evals.model import Case
 from finsandbox.evals.plan import LoadedSuite, WorkItem
 from finsandbox.evals.worker import ItemResult, RunSpec, Worker
@@ -48,12 +48,12 @@ def _run_batch(spec_data: dict[str, Any], batch: list[dict[str, Any]]) -> list[d
     return asyncio.run(go())
 
 
+@executor("ray")
 class RayExecutor(Executor):
     name = "ray"
 
     def __init__(self, concurrency: int = 4, address: str | None = None, batch_size: int = 4) -> None:
-        super().__init__(concurrency)
-        self.address = address
+        super().__init__(concurrency, address)
         self.batch_size = max(1, batch_size)
 
     async def run(

@@ -13,9 +13,9 @@ from typing import Any, ClassVar, Protocol, runtime_checkable
 
 from pydantic import BaseModel, ConfigDict, ValidationError
 
+from finsandbox import registry
 from finsandbox.errors import ConfigError, UpstreamError
 from finsandbox.evals.model import Case
-from finsandbox.evals.registry import Registry
 
 
 class Score(BaseModel):
@@ -114,16 +114,17 @@ class Scorer(ABC):
         return Score(value=value, passed=value >= self.threshold, explanation=explanation, details=details)
 
 
-_registry: Registry[type[Scorer]] = Registry("scorer", "finsandbox.evals.scorers")
-scorer = _registry.register
+scorer = registry.scorers.register
 
 
 def scorer_names() -> list[str]:
-    return _registry.names()
+    """Every scorer a suite may name, built-ins and plugins."""
+    return registry.scorers.names()
 
 
 def scorer_class(name: str) -> type[Scorer]:
-    return _registry.get(name)
+    cls: type[Scorer] = registry.scorers.get(name)
+    return cls
 
 
 def settings_errors(model: type[BaseModel], settings: Mapping[str, Any]) -> list[tuple[tuple[Any, ...], str]]:
@@ -150,7 +151,7 @@ def get_scorer(
     judge: Judge | None = None,
 ) -> Scorer:
     """Build a scorer by name; unknown names, bad settings or a missing judge are ConfigErrors."""
-    cls = _registry.get(name)
+    cls = scorer_class(name)
     problems = settings_errors(cls.Settings, settings or {})
     if problems:
         loc, msg = problems[0]

@@ -1,6 +1,6 @@
 """Targets: what a trial tests (a workspace endpoint with an app template, or an external app)."""
 
-from finsandbox.evals.targets.base import RunSettings, Target, TargetOutput
+from finsandbox.evals.targets.base import RunSettings, Target, TargetOutput, target
 from finsandbox.evals.targets.external import ExternalTarget, TargetUnreachable
 from finsandbox.evals.targets.template import EndpointTarget, build_messages, retrieve
 
@@ -13,4 +13,5 @@ __all__ = [
     "TargetUnreachable",
     "build_messages",
     "retrieve",
+    "target",
 ]

@@ -4,11 +4,15 @@ from __future__ import annotations
 
 from abc import ABC, abstractmethod
 from dataclasses import dataclass, field
-from typing import Any, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar
 
+from finsandbox import registry
 from finsandbox.evals.client import GatewayClient
 from finsandbox.evals.model import Case, Recipe
 from finsandbox.evals.scorers.base import Evidence
+
+if TYPE_CHECKING:
+    from finsandbox.evals.worker import RunSpec
 
 
 @dataclass
@@ -29,6 +33,14 @@ class TargetOutput:
 
 class Target(ABC):
     kind: ClassVar[str]
+    # True when the app under test calls the gateway itself: the call records (guard decisions,
+    # model view) are then read back from the gateway's usage records.
+    evidence_from_gateway: ClassVar[bool] = False
+
+    @classmethod
+    def from_spec(cls, spec: RunSpec) -> Target:
+        """Build the target for one trial run; override to read the settings it needs."""
+        return cls()
 
     @abstractmethod
     async def run(
@@ -37,3 +49,7 @@ class Target(ABC):
 
     async def aclose(self) -> None:  # noqa: B027 - optional hook
         """Release connections."""
+
+
+target = registry.targets.register
+"""Class decorator: register a target kind under its name."""

@@ -8,15 +8,18 @@ ledger entries of the app's calls are then found by trial and case in the meter.
 
 from __future__ import annotations
 
-from typing import Any, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar
 
 import httpx
 
-from finsandbox.errors import FinsandboxError
+from finsandbox.errors import ConfigError, FinsandboxError
 from finsandbox.evals.client import GatewayClient
 from finsandbox.evals.model import Case, Recipe
 from finsandbox.evals.scorers.base import Evidence
-from finsandbox.evals.targets.base import RunSettings, Target, TargetOutput
+from finsandbox.evals.targets.base import RunSettings, Target, TargetOutput, target
+
+if TYPE_CHECKING:
+    from finsandbox.evals.worker import RunSpec
 
 
 class TargetUnreachable(FinsandboxError):
@@ -25,8 +28,18 @@ class TargetUnreachable(FinsandboxError):
     code = "target_unreachable"
 
 
+@target("external")
 class ExternalTarget(Target):
     kind: ClassVar[str] = "external"
+    evidence_from_gateway: ClassVar[bool] = True
+
+    @classmethod
+    def from_spec(cls, spec: RunSpec) -> ExternalTarget:
+        if not spec.external_url or not spec.gateway_url:
+            raise ConfigError(
+                "an external target needs the app's URL and the gateway address the app will call"
+            )
+        return cls(spec.external_url, spec.gateway_url)
 
     def __init__(self, url: str, gateway_url: str, timeout: float = 300.0) -> None:
         self.url = url

@@ -13,7 +13,7 @@ from finsandbox.evals import retrieval
 from finsandbox.evals.client import GatewayClient
 from finsandbox.evals.model import Case, Recipe
 from finsandbox.evals.scorers.base import Evidence
-from finsandbox.evals.targets.base import RunSettings, Target, TargetOutput
+from finsandbox.evals.targets.base import RunSettings, Target, TargetOutput, target
 
 RETRIEVED = "retrieved"
 
@@ -55,6 +55,7 @@ def build_messages(case: Case, recipe: Recipe, docs: list[dict[str, Any]]) -> li
     return messages
 
 
+@target("endpoint")
 class EndpointTarget(Target):
     kind: ClassVar[str] = "endpoint"
 

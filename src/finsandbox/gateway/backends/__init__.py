@@ -8,24 +8,27 @@ from typing import Any
 
 from pydantic import ValidationError
 
+from finsandbox import registry
 from finsandbox.errors import InvalidRequest
-from finsandbox.gateway.backends.base import Backend, ChatChunk, ChatRequest, ChatResult, Usage
+from finsandbox.gateway.backends.base import Backend, ChatChunk, ChatRequest, ChatResult, Usage, backend
 
 
-def _registry() -> dict[str, type[Backend]]:
-    from finsandbox.gateway.backends.llamacpp import LlamaCppBackend
-    from finsandbox.gateway.backends.openai import OpenAIBackend
+def backend_class(kind: str) -> type[Backend]:
+    """The backend registered as `kind` (built-in or plugin); a ConfigError lists the known ones."""
+    cls: type[Backend] = registry.backends.get(kind)
+    return cls
 
-    return {LlamaCppBackend.kind: LlamaCppBackend, OpenAIBackend.kind: OpenAIBackend}
+
+def backend_names() -> list[str]:
+    return registry.backends.names()
 
 
 def validate_config(kind: str, config: dict[str, Any]) -> dict[str, Any]:
     """Check an endpoint's settings against its backend's schema; the message names the field."""
-    registry = _registry()
-    if kind not in registry:
-        raise InvalidRequest(f"unknown backend {kind!r}; use one of {', '.join(sorted(registry))}")
+    if kind not in registry.backends:
+        raise InvalidRequest(registry.backends.unknown(kind), param="backend")
     try:
-        model = registry[kind].Config.model_validate(config)
+        model = backend_class(kind).Config.model_validate(config)
     except ValidationError as exc:
         first = exc.errors()[0]
         where = ".".join(str(p) for p in first["loc"]) or "config"
@@ -43,7 +46,7 @@ def get_backend(kind: str, config: dict[str, Any]) -> Backend:
     with _lock:
         backend = _instances.get(cache_key)
         if backend is None:
-            cls = _registry()[kind]
+            cls = backend_class(kind)
             backend = cls(cls.Config.model_validate(config))
             _instances[cache_key] = backend
         return backend
@@ -53,8 +56,8 @@ async def close_backends() -> None:
     with _lock:
         backends = list(_instances.values())
         _instances.clear()
-    for backend in backends:
-        await backend.aclose()
+    for instance in backends:
+        await instance.aclose()
 
 
 __all__ = [
@@ -63,6 +66,9 @@ __all__ = [
     "ChatRequest",
     "ChatResult",
     "Usage",
+    "backend",
+    "backend_class",
+    "backend_names",
     "close_backends",
     "get_backend",
     "validate_config",

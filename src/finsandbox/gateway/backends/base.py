@@ -13,6 +13,8 @@ from typing import Any, ClassVar
 
 from pydantic import BaseModel
 
+from finsandbox import registry
+
 
 @dataclass(frozen=True)
 class ChatRequest:
@@ -79,3 +81,7 @@ class Backend(ABC):
 
     async def aclose(self) -> None:  # noqa: B027 - optional hook
         """Release connections or models."""
+
+
+backend = registry.backends.register
+"""Class decorator: register a backend under the name an endpoint's `backend` uses."""

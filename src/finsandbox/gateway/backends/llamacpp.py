@@ -30,7 +30,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from finsandbox.config import get_settings
 from finsandbox.errors import UpstreamError, UpstreamUnavailable
-from finsandbox.gateway.backends.base import Backend, ChatChunk, ChatRequest, ChatResult
+from finsandbox.gateway.backends.base import Backend, ChatChunk, ChatRequest, ChatResult, backend
 from finsandbox.gateway.backends.openai import OpenAIBackend, OpenAIConfig
 from finsandbox.gateway.backends.workers import CRASHED, Incarnation, WorkerProcess
 
@@ -76,6 +76,7 @@ class _Slot:
 _key_lock = threading.Lock()
 
 
+@backend("llamacpp")
 class LlamaCppBackend(Backend):
     kind: ClassVar[str] = "llamacpp"
     Config: ClassVar[type[BaseModel]] = LlamaCppConfig

@@ -26,7 +26,7 @@ from finsandbox.errors import (
     UpstreamTimeout,
     UpstreamUnavailable,
 )
-from finsandbox.gateway.backends.base import Backend, ChatChunk, ChatRequest, ChatResult, Usage
+from finsandbox.gateway.backends.base import Backend, ChatChunk, ChatRequest, ChatResult, Usage, backend
 
 POOL_SHARDS = 8
 
@@ -52,6 +52,7 @@ class OpenAIConfig(BaseModel):
         return value.rstrip("/")
 
 
+@backend("openai")
 class OpenAIBackend(Backend):
     kind: ClassVar[str] = "openai"
     Config: ClassVar[type[BaseModel]] = OpenAIConfig

@@ -8,39 +8,40 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 
+from finsandbox import registry
 from finsandbox.guards.base import Span
-from finsandbox.guards.pii.date_of_birth import DateOfBirthRecognizer
-from finsandbox.guards.pii.email import EmailRecognizer
-from finsandbox.guards.pii.hk_bank_account import HKBankAccountRecognizer
-from finsandbox.guards.pii.hk_phone import HKPhoneRecognizer
-from finsandbox.guards.pii.hkid import HKIDRecognizer
-from finsandbox.guards.pii.iban import IBANRecognizer
-from finsandbox.guards.pii.mainland_id import MainlandIDRecognizer
-from finsandbox.guards.pii.passport import PassportRecognizer
-from finsandbox.guards.pii.payment_card import PaymentCardRecognizer
-from finsandbox.guards.pii.person_name import PersonNameRecognizer
-from finsandbox.guards.pii.recognizer import DEFAULT_MIN_SCORE, Recognizer
-from finsandbox.guards.pii.swift import SwiftRecognizer
+from finsandbox.guards.pii.recognizer import DEFAULT_MIN_SCORE, Recognizer, recogniser
 
-RECOGNIZERS: dict[str, Recognizer] = {
-    r.entity_type: r
-    for r in (
-        HKIDRecognizer(),
-        MainlandIDRecognizer(),
-        PaymentCardRecognizer(),
-        IBANRecognizer(),
-        HKBankAccountRecognizer(),
-        HKPhoneRecognizer(),
-        SwiftRecognizer(),
-        EmailRecognizer(),
-        PassportRecognizer(),
-        DateOfBirthRecognizer(),
-        PersonNameRecognizer(),
-    )
-}
-ENTITY_TYPES: tuple[str, ...] = tuple(RECOGNIZERS)
-_PERSON = RECOGNIZERS["PERSON"]
-assert isinstance(_PERSON, PersonNameRecognizer)
+_instances: tuple[int, dict[str, Recognizer]] = (-1, {})
+
+
+def recognisers() -> dict[str, Recognizer]:
+    """One instance per entity type, built-ins and plugins, in precedence order.
+
+    Built-ins are the `@recogniser` classes of this package; plugins come through the
+    `finsandbox.recognisers` entry point group. Instances are cached until the registry changes.
+    """
+    global _instances
+    entries = registry.recognisers.entries()
+    generation = registry.recognisers.generation
+    if _instances[0] != generation:
+        classes = sorted((e.obj for e in entries), key=lambda c: (c.precedence, c.entity_type))
+        _instances = (generation, {c.entity_type: c() for c in classes})
+    return _instances[1]
+
+
+def entity_types() -> tuple[str, ...]:
+    """Every entity type a policy or a scorer may name."""
+    return tuple(recognisers())
+
+
+def __getattr__(name: str) -> object:
+    # The former constants, computed on use so they include plugins.
+    if name == "ENTITY_TYPES":
+        return entity_types()
+    if name == "RECOGNIZERS":
+        return recognisers()
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
 def detect(
@@ -55,17 +56,22 @@ def detect(
     Where candidates overlap, the higher score wins, then the longer span: a Luhn-valid card beats
     the phone-shaped digits inside it.
     """
-    wanted = ENTITY_TYPES if entities is None else tuple(entities)
-    unknown = [e for e in wanted if e not in RECOGNIZERS]
+    from finsandbox.guards.pii.person_name import PersonNameRecognizer
+
+    known = recognisers()
+    wanted = set(known) if entities is None else set(entities)
+    unknown = [e for e in ([] if entities is None else list(entities)) if e not in known]
     if unknown:
-        raise ValueError(f"unknown entity types: {', '.join(unknown)} (known: {', '.join(ENTITY_TYPES)})")
+        raise ValueError(f"unknown entity types: {', '.join(unknown)} (known: {', '.join(known)})")
     if not text:
         return []
     candidates: list[Span] = []
-    for entity_type in wanted:
-        candidates.extend(s for s in RECOGNIZERS[entity_type].analyze(text) if s.score >= min_score)
-    if ner and "PERSON" in wanted:
-        candidates.extend(s for s in _PERSON.analyze_ner(text) if s.score >= min_score)
+    for entity_type, rec in known.items():  # precedence order, so exact ties always break the same way
+        if entity_type in wanted:
+            candidates.extend(s for s in rec.analyze(text) if s.score >= min_score)
+    person = known.get("PERSON")
+    if ner and "PERSON" in wanted and isinstance(person, PersonNameRecognizer):
+        candidates.extend(s for s in person.analyze_ner(text) if s.score >= min_score)
     return resolve_overlaps(candidates)
 
 
@@ -77,4 +83,12 @@ def resolve_overlaps(spans: Iterable[Span]) -> list[Span]:
     return sorted(chosen, key=lambda s: s.start)
 
 
-__all__ = ["ENTITY_TYPES", "RECOGNIZERS", "Recognizer", "Span", "detect", "resolve_overlaps"]
+__all__ = [
+    "Recognizer",
+    "Span",
+    "detect",
+    "entity_types",
+    "recogniser",
+    "recognisers",
+    "resolve_overlaps",
+]

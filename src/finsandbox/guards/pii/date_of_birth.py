@@ -9,7 +9,7 @@ from __future__ import annotations
 import re
 from datetime import date
 
-from finsandbox.guards.pii.recognizer import Pattern, Recognizer
+from finsandbox.guards.pii.recognizer import Pattern, Recognizer, recogniser
 
 _MONTH_NAMES = "jan feb mar apr may jun jul aug sep oct nov dec"
 _MONTHS = {m: i for i, m in enumerate(_MONTH_NAMES.split(), start=1)}
@@ -35,8 +35,10 @@ def parse_date(value: str) -> date | None:
     return None
 
 
+@recogniser("DATE_OF_BIRTH")
 class DateOfBirthRecognizer(Recognizer):
     entity_type = "DATE_OF_BIRTH"
+    precedence = 100
     patterns = (
         Pattern("iso_date", _B + r"\d{4}[-/.]\d{1,2}[-/.]\d{1,2}" + _A, 0.2),
         Pattern("dmy_date", _B + r"\d{1,2}[-/.]\d{1,2}[-/.]\d{4}" + _A, 0.2),

@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import re
 
-from finsandbox.guards.pii.recognizer import Pattern, Recognizer
+from finsandbox.guards.pii.recognizer import Pattern, Recognizer, recogniser
 
 
+@recogniser("EMAIL")
 class EmailRecognizer(Recognizer):
     entity_type = "EMAIL"
+    precedence = 80
     patterns = (
         Pattern(
             "email",

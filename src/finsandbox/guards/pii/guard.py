@@ -12,7 +12,7 @@ from typing import Literal
 from pydantic import Field, field_validator
 
 from finsandbox.guards.base import Action, Decision, Guard, GuardContext, GuardSettings, Span, guard
-from finsandbox.guards.pii import ENTITY_TYPES, detect, ner
+from finsandbox.guards.pii import detect, entity_types, ner
 
 PIIAction = Literal["placeholder", "mask", "block", "allow"]
 
@@ -42,9 +42,10 @@ class PIISettings(GuardSettings):
 
 
 def _check_entity_types(names: object) -> None:
-    unknown = [n for n in names if n not in ENTITY_TYPES]  # type: ignore[attr-defined]
+    known = entity_types()
+    unknown = [n for n in names if n not in known]  # type: ignore[attr-defined]
     if unknown:
-        raise ValueError(f"unknown entity type(s) {', '.join(unknown)}; known: {', '.join(ENTITY_TYPES)}")
+        raise ValueError(f"unknown entity type(s) {', '.join(unknown)}; known: {', '.join(known)}")
 
 
 @guard("pii")

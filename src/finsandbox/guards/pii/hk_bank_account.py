@@ -7,7 +7,7 @@ A bare run of digits needs a context word.
 
 from __future__ import annotations
 
-from finsandbox.guards.pii.recognizer import Pattern, Recognizer
+from finsandbox.guards.pii.recognizer import Pattern, Recognizer, recogniser
 
 # Clearing codes of the main retail banks (HKICL); 250/006 Citibank, 387-395 the virtual banks.
 HK_BANK_CODES = {
@@ -41,8 +41,10 @@ def _layout_regex(groups: tuple[int, ...]) -> str:
 _LAYOUTS = "|".join(sorted({_layout_regex(g) for g in HK_ACCOUNT_LAYOUTS.values()}))
 
 
+@recogniser("HK_BANK_ACCOUNT")
 class HKBankAccountRecognizer(Recognizer):
     entity_type = "HK_BANK_ACCOUNT"
+    precedence = 50
     patterns = (
         Pattern(
             "hk_account_with_bank_code",

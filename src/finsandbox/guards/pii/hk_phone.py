@@ -7,15 +7,17 @@ number is too ambiguous (amounts, references) to report without a context word.
 from __future__ import annotations
 
 from finsandbox.guards.pii.date_of_birth import parse_date
-from finsandbox.guards.pii.recognizer import Pattern, Recognizer
+from finsandbox.guards.pii.recognizer import Pattern, Recognizer, recogniser
 
 # Not part of a longer digit run such as a card number written in groups.
 _BEFORE = r"(?<!\d[ -])(?<![A-Za-z]-)(?<![\w+/.])"
 _AFTER = r"(?![ -]?\d)"
 
 
+@recogniser("HK_PHONE")
 class HKPhoneRecognizer(Recognizer):
     entity_type = "HK_PHONE"
+    precedence = 60
     patterns = (
         Pattern(
             "hk_phone_intl",

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import re
 
-from finsandbox.guards.pii.recognizer import Pattern, Recognizer
+from finsandbox.guards.pii.recognizer import Pattern, Recognizer, recogniser
 
 _WEIGHTS = (9, 8, 7, 6, 5, 4, 3, 2)
 
@@ -18,8 +18,10 @@ def hkid_check_digit(prefix: str, body: str) -> str:
     return "A" if check == 10 else str(check)
 
 
+@recogniser("HKID")
 class HKIDRecognizer(Recognizer):
     entity_type = "HKID"
+    precedence = 10
     patterns = (
         Pattern("hkid_parenthesised", r"(?<![A-Za-z0-9])([A-Z]{1,2})(\d{6})\s?\(([0-9A])\)", 0.65),
         Pattern("hkid_compact", r"(?<![A-Za-z0-9])([A-Z]{1,2})(\d{6})([0-9A])(?![A-Za-z0-9])", 0.55),

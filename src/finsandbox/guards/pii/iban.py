@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import re
 
-from finsandbox.guards.pii.recognizer import Pattern, Recognizer
+from finsandbox.guards.pii.recognizer import Pattern, Recognizer, recogniser
 
 # Lengths per country (SWIFT IBAN registry) for the countries HK customers most often bank with.
 IBAN_LENGTHS = {
@@ -25,8 +25,10 @@ def iban_check_digits(country: str, bban: str) -> str:
     return f"{98 - iban_mod97(country + '00' + bban):02d}"
 
 
+@recogniser("IBAN")
 class IBANRecognizer(Recognizer):
     entity_type = "IBAN"
+    precedence = 40
     patterns = (
         Pattern(
             "iban_grouped",

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import date
 
-from finsandbox.guards.pii.recognizer import Pattern, Recognizer
+from finsandbox.guards.pii.recognizer import Pattern, Recognizer, recogniser
 
 _WEIGHTS = tuple(pow(2, 17 - i, 11) for i in range(17))
 _CHECK = "10X98765432"
@@ -22,8 +22,10 @@ def _valid_birth_date(value: str) -> bool:
     return date(1900, 1, 1) <= born <= date.today()
 
 
+@recogniser("MAINLAND_ID")
 class MainlandIDRecognizer(Recognizer):
     entity_type = "MAINLAND_ID"
+    precedence = 20
     patterns = (
         Pattern("mainland_id", r"(?<![0-9A-Za-z])[1-8]\d{5}(?:19|20)\d{9}[0-9Xx](?![0-9A-Za-z])", 0.65),
     )

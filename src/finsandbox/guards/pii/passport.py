@@ -6,14 +6,16 @@ the HKSAR and mainland forms score on their own; the rest need the word "passpor
 
 from __future__ import annotations
 
-from finsandbox.guards.pii.recognizer import Pattern, Recognizer
+from finsandbox.guards.pii.recognizer import Pattern, Recognizer, recogniser
 
 _B = r"(?<![A-Za-z0-9])"
 _A = r"(?![A-Za-z0-9])"
 
 
+@recogniser("PASSPORT")
 class PassportRecognizer(Recognizer):
     entity_type = "PASSPORT"
+    precedence = 90
     patterns = (
         Pattern("hksar_passport", _B + r"[HK]\d{8}" + _A, 0.45),
         Pattern("prc_passport", _B + r"(?:[EG]\d{8}|E[A-HJ-NP-Z]\d{7})" + _A, 0.45),

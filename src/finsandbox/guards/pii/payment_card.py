@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import re
 
-from finsandbox.guards.pii.recognizer import Pattern, Recognizer, digits
+from finsandbox.guards.pii.recognizer import Pattern, Recognizer, digits, recogniser
 
 # Issuer prefixes and the lengths each issues: Visa, Mastercard, Amex, UnionPay, JCB, Discover, Diners.
 _ISSUERS = (
@@ -44,8 +44,10 @@ def luhn_check_digit(partial: str) -> str:
 _NOT_IN_IBAN = r"(?<![A-Z]{2}\d\d )(?<![A-Z]{2}\d\d [A-Z0-9]{4} )"
 
 
+@recogniser("PAYMENT_CARD")
 class PaymentCardRecognizer(Recognizer):
     entity_type = "PAYMENT_CARD"
+    precedence = 30
     patterns = (
         Pattern("card_grouped", _NOT_IN_IBAN + r"(?<![\w-])\d{4}(?:[ -]\d{4}){2}[ -]\d{1,7}(?![\w-])", 0.6),
         Pattern("card_amex", r"(?<![\w-])3[47]\d{2}[ -]\d{6}[ -]\d{5}(?![\w-])", 0.6),

@@ -10,7 +10,7 @@ import re
 
 from finsandbox.guards.base import Span
 from finsandbox.guards.pii import ner
-from finsandbox.guards.pii.recognizer import Pattern, Recognizer
+from finsandbox.guards.pii.recognizer import Pattern, Recognizer, recogniser
 
 _NAME = r"(?P<name>[A-Z][a-z]+(?:[ -][A-Z][a-z]+){0,3})"
 _TITLES = r"(?:Mr|Mrs|Ms|Miss|Mdm|Madam|Dr|Prof|Sir|Dame)"
@@ -19,8 +19,10 @@ _NOT_NAMES = frozenset(
 )
 
 
+@recogniser("PERSON")
 class PersonNameRecognizer(Recognizer):
     entity_type = "PERSON"
+    precedence = 110
     group = "name"
     patterns = (
         Pattern("titled_name", rf"\b{_TITLES}\.? {_NAME}", 0.5),

@@ -11,6 +11,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
+from finsandbox import registry
 from finsandbox.guards.base import Span
 
 DEFAULT_MIN_SCORE = 0.5
@@ -28,6 +29,9 @@ class Recognizer:
     """Finds one entity type. Subclasses set the class attributes and may override `validate`."""
 
     entity_type: str = ""
+    # Breaks exact ties (same span, same score) between types: lower wins, so a checksummed
+    # identifier beats a looser pattern. Plugins default to after every built-in.
+    precedence: int = 1000
     patterns: tuple[Pattern, ...] = ()
     context: tuple[str, ...] = ()
     context_boost: float = 0.35
@@ -75,6 +79,10 @@ class Recognizer:
                 seen.add((start, end))
                 spans.append(Span(start, end, self.entity_type, round(min(score, 1.0), 4)))
         return spans
+
+
+recogniser = registry.recognisers.register
+"""Class decorator: register a recogniser under its entity type (`@recogniser("HKID")`)."""
 
 
 def digits(value: str) -> str:

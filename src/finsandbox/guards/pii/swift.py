@@ -6,7 +6,7 @@ score low and need a context word; a digit in the location or a branch suffix is
 
 from __future__ import annotations
 
-from finsandbox.guards.pii.recognizer import Pattern, Recognizer
+from finsandbox.guards.pii.recognizer import Pattern, Recognizer, recogniser
 
 _ISO_TEXT = """
 AD AE AF AG AI AL AM AO AQ AR AS AT AU AW AX AZ BA BB BD BE BF BG BH BI BJ BL BM BN BO BQ BR BS BT BV BW
@@ -24,8 +24,10 @@ _BANKS_TEXT = "HSBC HASE BKCH SCBL BEAS DHBK CITI ICBK UBHK CIYU DSBA NYCB SCBK 
 KNOWN_BANKS = frozenset(_BANKS_TEXT.split())
 
 
+@recogniser("SWIFT_BIC")
 class SwiftRecognizer(Recognizer):
     entity_type = "SWIFT_BIC"
+    precedence = 70
     patterns = (
         Pattern("bic", r"(?<![A-Za-z0-9])[A-Z]{4}[A-Z]{2}[A-Z0-9]{2}(?:[A-Z0-9]{3})?(?![A-Za-z0-9])", 0.3),
     )
