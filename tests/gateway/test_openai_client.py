@@ -192,6 +192,15 @@ def test_a_key_cannot_use_another_workspaces_endpoint(
 def test_each_call_is_metered_and_ledgered_without_personal_data(
     server: processes.Process, prog: Any
 ) -> None:
+    from finsandbox.store import session_scope
+    from finsandbox.store.models import Trial
+
+    with session_scope(write=True) as s:  # a trial header is honoured only for the key's own trials
+        s.add(
+            Trial(
+                id="trial-42", workspace_id=prog.workspace_id, name="t", created_by="test", status="running"
+            )
+        )
     email = "chan.tai.man@example.com"
     messages = [
         {"role": "system", "content": "Answer briefly."},
@@ -221,7 +230,6 @@ def test_each_call_is_metered_and_ledgered_without_personal_data(
     assert row.latency_ms > 0
     assert row.ledger_seq == entry.seq == int(raw.headers["X-Finsandbox-Ledger-Seq"])
 
-    from finsandbox.store import session_scope
     from finsandbox.store.models import ApiKey
 
     with session_scope() as s:

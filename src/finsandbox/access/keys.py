@@ -11,6 +11,7 @@ import hmac
 import secrets
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from typing import Protocol
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
@@ -31,8 +32,50 @@ class NewKey:
     secret: str
 
 
-def _digest(secret: str) -> str:
+class StoredKey(Protocol):
+    """What authentication needs of a stored key: an ORM `ApiKey` or a Core row of its table."""
+
+    key_hash: str
+    revoked_at: datetime | None
+    expires_at: datetime | None
+
+
+class KeyWorkspace(Protocol):
+    """The key's workspace as far as authentication cares: its slug and lifecycle state."""
+
+    slug: str
+    status: str
+
+
+def key_digest(secret: str) -> str:
+    """The stored form of a secret."""
     return hashlib.sha256(secret.encode("utf-8")).hexdigest()
+
+
+def key_prefix(secret: str | None) -> str:
+    """The visible prefix of a well-formed secret; refuses a missing or foreign one before any lookup."""
+    if not secret:
+        raise AuthenticationFailed(
+            "no API key given: send it as 'Authorization: Bearer <key>'", code="missing_api_key"
+        )
+    parts = secret.split("_")
+    if len(parts) < 3 or parts[0] != KEY_SCHEME:
+        raise AuthenticationFailed("the API key is not a finsandbox key")
+    return f"{parts[0]}_{parts[1]}"
+
+
+def check_key(key: StoredKey | None, prefix: str, digest: str, *, workspace: KeyWorkspace | None) -> None:
+    """Refuse an unknown, wrong, closed, revoked or expired key, with the reason the caller may know."""
+    if key is None or not hmac.compare_digest(key.key_hash, digest):
+        raise AuthenticationFailed("the API key is not valid")
+    # Before the key's own state: closing a workspace also revokes its keys, and the caller should
+    # learn why (the use case is closed), not merely that the key was revoked.
+    if workspace is not None and workspace.status in CLOSED_STATES:
+        raise closed_error(workspace.slug, workspace.status, "call models")
+    if key.revoked_at is not None:
+        raise AuthenticationFailed(f"the API key {prefix} has been revoked", code="revoked_api_key")
+    if key.expires_at is not None and key.expires_at <= datetime.now(UTC):
+        raise AuthenticationFailed(f"the API key {prefix} has expired", code="expired_api_key")
 
 
 def _validate_limit(name: str, value: int | None) -> None:
@@ -68,7 +111,7 @@ def create_key(
         workspace_id=workspace.id,
         name=name.strip(),
         prefix=prefix,
-        key_hash=_digest(secret),
+        key_hash=key_digest(secret),
         created_by=actor,
         expires_at=expires_at,
         rpm_limit=rpm_limit,
@@ -136,24 +179,9 @@ def key_state(key: ApiKey, now: datetime | None = None) -> str:
 
 def authenticate(session: Session, secret: str | None) -> ApiKey:
     """Resolve a presented secret to its key, or raise with the reason the caller may know."""
-    if not secret:
-        raise AuthenticationFailed(
-            "no API key given: send it as 'Authorization: Bearer <key>'", code="missing_api_key"
-        )
-    parts = secret.split("_")
-    if len(parts) < 3 or parts[0] != KEY_SCHEME:
-        raise AuthenticationFailed("the API key is not a finsandbox key")
-    prefix = f"{parts[0]}_{parts[1]}"
+    prefix = key_prefix(secret)
+    assert secret is not None
     key = session.scalars(select(ApiKey).where(ApiKey.prefix == prefix)).first()
-    if key is None or not hmac.compare_digest(key.key_hash, _digest(secret)):
-        raise AuthenticationFailed("the API key is not valid")
-    # Before the key's own state: closing a workspace also revokes its keys, and the caller should
-    # learn why (the use case is closed), not merely that the key was revoked.
-    if key.workspace.status in CLOSED_STATES:
-        raise closed_error(key.workspace.slug, key.workspace.status, "call models")
-    state = key_state(key)
-    if state == "revoked":
-        raise AuthenticationFailed(f"the API key {prefix} has been revoked", code="revoked_api_key")
-    if state == "expired":
-        raise AuthenticationFailed(f"the API key {prefix} has expired", code="expired_api_key")
+    check_key(key, prefix, key_digest(secret), workspace=key.workspace if key else None)
+    assert key is not None
     return key

@@ -1,9 +1,9 @@
 """The gateway's use of guards: one pipeline per workspace policy, one context per call.
 
 Input guards run on the caller's messages exactly as sent (content-part arrays included)
-before anything reaches a backend; output guards run on the complete reply, or on a sliding
-window of a stream, before any of it reaches the caller. A block ends the call with a
-`guard_blocked` error whose body lists the decisions (never the blocked data).
+before anything reaches a backend; output guards run on the complete reply, or on a stream
+as it arrives (see guards/stream.py), before any of it reaches the caller. A block ends the
+call with a `guard_blocked` error whose body lists the decisions (never the blocked data).
 """
 
 from __future__ import annotations
@@ -17,6 +17,7 @@ import anyio
 from finsandbox.guards import (
     Action,
     ConversationState,
+    Decision,
     GuardContext,
     Pipeline,
     StreamGuard,
@@ -41,6 +42,8 @@ class GuardedCall:
     context: GuardContext
     decisions: list[dict[str, Any]] = field(default_factory=list)
     prompt: list[dict[str, str]] | None = None
+    block: Decision | None = None  # the first blocking decision, for the error the caller gets
+    _stream: StreamGuard | None = None
 
     @classmethod
     def start(
@@ -62,8 +65,10 @@ class GuardedCall:
         )
         return cls(pipeline_for(policy_text), context)
 
-    def _keep(self, decisions: list[Any]) -> None:
+    def _keep(self, decisions: list[Decision]) -> None:
         self.decisions.extend(d.public() for d in decisions if d.action is not Action.ALLOW)
+        if self.block is None:
+            self.block = next((d for d in decisions if d.action is Action.BLOCK), None)
 
     async def check_input(self, messages: list[dict[str, Any]]) -> list[dict[str, Any]] | None:
         """The messages as the backend may see them (redacted), or None when a guard blocked them."""
@@ -81,11 +86,31 @@ class GuardedCall:
             return None
         return result.text
 
-    def stream(self) -> StreamGuard:
-        return self.pipeline.stream_guard(self.context)
+    # -- a streamed reply: feed its deltas, then finish; a block raises GuardBlocked ----------
 
-    def keep_stream_decisions(self, guard: StreamGuard) -> None:
-        self._keep(guard.decisions)
+    def open_stream(self) -> None:
+        self._stream = self.pipeline.stream_guard(self.context)
+
+    async def feed(self, delta: str) -> str:
+        """The text that may be sent now ("" while the guards still need to see what follows)."""
+        assert self._stream is not None
+        return await anyio.to_thread.run_sync(self._stream.feed, delta)
+
+    async def finish(self) -> str:
+        """The rest of the reply once the backend has finished, with anything a final guard appends."""
+        assert self._stream is not None
+        return await anyio.to_thread.run_sync(self._stream.finish)
+
+    @property
+    def released_text(self) -> str:
+        """The guarded text released so far: the completion the ledger records."""
+        return self._stream.released_text if self._stream is not None else ""
+
+    def close_stream(self) -> None:
+        """Keep the stream's decisions (however it ended) for the call's record."""
+        if self._stream is not None:
+            self._keep(self._stream.decisions)
+            self._stream.decisions = []
 
     def blocked_by(self) -> dict[str, Any] | None:
         return next((d for d in self.decisions if d["action"] == "block"), None)

@@ -6,17 +6,23 @@ import json
 from collections.abc import AsyncIterator
 from typing import Any
 
-import anyio
 from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse, StreamingResponse
 
 from finsandbox.config import get_settings
 from finsandbox.errors import FinsandboxError, InvalidRequest, PayloadTooLarge
 from finsandbox.gateway import service
-from finsandbox.gateway.backends import ChatChunk, ChatRequest, Usage
-from finsandbox.gateway.schemas import ChatCompletionRequest, completion_id, now, parse_chat_request
-from finsandbox.gateway.service import CASE_HEADER, TRIAL_HEADER, Call, StreamState
-from finsandbox.guards import GuardBlocked
+from finsandbox.gateway.backends import Usage
+from finsandbox.gateway.schemas import ChatCompletionRequest, completion_id, now
+from finsandbox.gateway.service import (
+    CASE_HEADER,
+    TRIAL_HEADER,
+    ChatStream,
+    StreamEnd,
+    StreamFailed,
+    StreamRecorded,
+    StreamText,
+)
 
 router = APIRouter(prefix="/v1", tags=["gateway"])
 
@@ -72,30 +78,25 @@ async def list_models(request: Request) -> dict[str, Any]:
 )
 async def chat_completions(request: Request) -> Any:
     data, parse_error = await read_json(request)
-    parsed: ChatCompletionRequest | None = None
-    if parse_error is None:
-        try:
-            parsed = parse_chat_request(data)
-            # Before admission, so a request refused for its content spends no quota.
-            service.precheck(parsed)
-        except FinsandboxError as exc:
-            parse_error = exc
-    trial = service.check_trial_header(request.headers.get(TRIAL_HEADER))
-    case = service.check_case_header(request.headers.get(CASE_HEADER))
-    admitted = await service.admit(
-        bearer(request), parsed.model if parsed else None, trial, parse_error, case
+    result = await service.chat(
+        bearer(request),
+        data,
+        parse_error,
+        trial_header=request.headers.get(TRIAL_HEADER),
+        case_header=request.headers.get(CASE_HEADER),
     )
-    assert parsed is not None
-    call, backend_request = await service.start_call(admitted, parsed, data["messages"])
-    if parsed.stream:
-        return await _stream(call, parsed, backend_request)
-    result, seq, decisions = await service.complete(call, backend_request)
+    if isinstance(result, ChatStream):
+        return StreamingResponse(
+            _sse_events(result),
+            media_type="text/event-stream",
+            headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"},
+        )
     return JSONResponse(
         {
             "id": completion_id(),
             "object": "chat.completion",
             "created": now(),
-            "model": admitted.endpoint,
+            "model": result.endpoint,
             "choices": [
                 {
                     "index": 0,
@@ -105,9 +106,9 @@ async def chat_completions(request: Request) -> Any:
                 }
             ],
             "usage": _usage(result.usage),
-            "finsandbox": {"ledger_seq": seq, "guard_decisions": decisions},
+            "finsandbox": {"ledger_seq": result.ledger_seq, "guard_decisions": result.guard_decisions},
         },
-        headers={"X-Finsandbox-Ledger-Seq": str(seq)},
+        headers={"X-Finsandbox-Ledger-Seq": str(result.ledger_seq)},
     )
 
 
@@ -123,102 +124,37 @@ def _sse(obj: Any) -> str:
     return f"data: {json.dumps(obj, ensure_ascii=False, separators=(',', ':'))}\n\n"
 
 
-async def _stream(call: Call, parsed: ChatCompletionRequest, request: ChatRequest) -> StreamingResponse:
-    """SSE in OpenAI's chunk format; only text the output guards have passed is ever sent."""
-    first, chunks = await service.open_stream(call, request)
-    admitted = call.admitted
+async def _sse_events(stream: ChatStream) -> AsyncIterator[str]:
+    """The service's stream events as OpenAI chunks; `[DONE]` only once the call is recorded."""
     cid, created = completion_id(), now()
-    include_usage = bool(parsed.stream_options and parsed.stream_options.include_usage)
-    guard = call.guards.stream()
+    head = {"id": cid, "object": "chat.completion.chunk", "created": created, "model": stream.endpoint}
 
     def chunk(delta: dict[str, Any], finish: str | None) -> str:
         return _sse(
-            {
-                "id": cid,
-                "object": "chat.completion.chunk",
-                "created": created,
-                "model": admitted.endpoint,
-                "choices": [{"index": 0, "delta": delta, "finish_reason": finish, "logprobs": None}],
-            }
+            {**head, "choices": [{"index": 0, "delta": delta, "finish_reason": finish, "logprobs": None}]}
         )
 
-    async def events() -> AsyncIterator[str]:
-        state = StreamState()
-        pieces = 0
-
-        async def take(c: ChatChunk) -> str | None:
-            """Pass a backend chunk through the stream guard; returns an SSE event for released text."""
-            nonlocal pieces
-            out = None
-            if c.text:
-                pieces += 1
-                released = await anyio.to_thread.run_sync(guard.feed, c.text)
-                if released:
-                    out = chunk({"content": released}, None)
-            if c.finish_reason:
-                state.finish_reason = c.finish_reason
-                state.usage = c.usage or Usage(sum(len(m["content"]) for m in request.messages) // 4, pieces)
-            return out
-
-        try:
-            yield chunk({"role": "assistant", "content": ""}, None)
-            event = await take(first)
-            if event:
-                yield event
-            if state.finish_reason is None:
-                async for c in chunks:
-                    event = await take(c)
-                    if event:
-                        yield event
-                    if state.finish_reason:
-                        break
-            rest = await anyio.to_thread.run_sync(guard.finish)
-            if rest:
-                yield chunk({"content": rest}, None)
-            yield chunk({}, state.finish_reason or "stop")
-            if include_usage:
-                usage = state.usage or Usage()
-                yield _sse(
-                    {
-                        "id": cid,
-                        "object": "chat.completion.chunk",
-                        "created": created,
-                        "model": admitted.endpoint,
-                        "choices": [],
-                        "usage": _usage(usage),
-                    }
-                )
-            state.status = "ok"
-        except GuardBlocked as exc:
-            state.status = "blocked"
+    yield chunk({"role": "assistant", "content": ""}, None)
+    async for event in stream.events():
+        if isinstance(event, StreamText):
+            yield chunk({"content": event.text}, None)
+        elif isinstance(event, StreamEnd):
+            yield chunk({}, event.finish_reason)
+            if stream.include_usage:
+                yield _sse({**head, "choices": [], "usage": _usage(event.usage)})
+        elif isinstance(event, StreamFailed):
+            exc = event.error
             yield _sse(
                 {
                     "error": {
                         "message": exc.message,
                         "type": exc.error_type,
-                        "param": "output",
+                        "param": exc.param,
                         "code": exc.code,
                     }
                 }
             )
-        except FinsandboxError as exc:
-            state.status = f"error:{exc.code or exc.error_type}"
-            state.error = exc.message
-            yield _sse(
-                {"error": {"message": exc.message, "type": exc.error_type, "param": None, "code": exc.code}}
-            )
-        finally:
-            call.guards.keep_stream_decisions(guard)
-            state.text = guard.released_text
-            await chunks.aclose()
-            await service.finish_stream(call, state)
-        # Only once the call is recorded: a client that has seen [DONE] finds it metered, and its
-        # tokens already count against the key's quotas when it sends its next request.
-        if state.status == "ok":
+        elif isinstance(event, StreamRecorded):
+            # A client that has seen [DONE] finds the call metered, and its tokens already count
+            # against the key's quotas when it sends its next request.
             yield "data: [DONE]\n\n"
-
-    return StreamingResponse(
-        events(),
-        media_type="text/event-stream",
-        headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"},
-    )

@@ -1,11 +1,15 @@
-"""One gateway call, from authenticated key to metered, guarded answer.
+"""One gateway call, from authenticated key to metered, guarded answer, streamed or not.
 
+    chat         the whole call; the HTTP route only translates its result (or its stream
+                 of events) into OpenAI's JSON or server-sent events
     admit        key -> workspace -> endpoint -> quota, committed before the call goes on
     input guards the caller's messages, redacted or blocked, before any backend sees them
     backend      complete or stream
-    output guards the reply (or each window of a stream) before the caller sees it
-    record       quota tokens, usage row, ledger entry with the redacted prompt and
-                 completion and every guard decision, committed before the caller hears back
+    output guards the reply, or the stream as it arrives, before the caller sees it; every
+                 piece of model text passes `Call.guards` (check_output, feed, finish)
+    record       `Call.conclude`, the one place a call's outcome is recorded: quota tokens,
+                 usage row, ledger entry with the redacted prompt and completion and every
+                 guard decision, committed before the caller hears back
 
 Both database steps are jobs for the process's group-commit writer (writer.py): one thread,
 one connection, many calls per transaction, each caller resumed only after its COMMIT. The
@@ -16,13 +20,10 @@ meter see every request that reached the gateway's guards.
 
 from __future__ import annotations
 
-import hashlib
-import hmac
 import re
 import time
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
 from functools import lru_cache
 from typing import Any
 
@@ -30,22 +31,16 @@ import anyio
 from sqlalchemy import Connection, bindparam, select
 
 from finsandbox import ledger
-from finsandbox.access.closure import closed_error, is_closed
-from finsandbox.access.keys import KEY_SCHEME, authenticate
+from finsandbox.access.keys import authenticate, check_key, key_digest, key_prefix
 from finsandbox.config import get_settings
-from finsandbox.errors import (
-    AuthenticationFailed,
-    FinsandboxError,
-    InvalidRequest,
-    NotFound,
-    PermissionDenied,
-)
-from finsandbox.gateway.backends import Backend, ChatChunk, ChatRequest, ChatResult, Usage, get_backend
+from finsandbox.errors import FinsandboxError, InvalidRequest, NotFound, PermissionDenied
+from finsandbox.gateway.backends import Backend, ChatChunk, ChatRequest, Usage, get_backend
 from finsandbox.gateway.guarding import GuardedCall, with_canary
 from finsandbox.gateway.metering import CallRecord, RecordCall
 from finsandbox.gateway.quotas import Quotas, make_quotas
-from finsandbox.gateway.schemas import ChatCompletionRequest
+from finsandbox.gateway.schemas import ChatCompletionRequest, parse_chat_request
 from finsandbox.gateway.writer import Job, writer
+from finsandbox.guards import Action, Decision, GuardBlocked
 from finsandbox.ledger.chain import Head, append_after
 from finsandbox.programme.workspaces import list_endpoints
 from finsandbox.store.db import session_scope
@@ -60,14 +55,6 @@ _CASE_ID = re.compile(r"^[A-Za-z0-9._:/@#-]{1,300}$")
 @lru_cache(maxsize=1)
 def quotas() -> Quotas:
     return make_quotas(get_settings().redis_url)
-
-
-class GuardBlockedCall(FinsandboxError):
-    """A guard blocked the input or the output of a call; the body lists the decisions."""
-
-    status_code = 400
-    error_type = "invalid_request_error"
-    code = "guard_blocked"
 
 
 @dataclass(frozen=True)
@@ -164,25 +151,19 @@ _ENDPOINT = select(
 )
 
 
-def _key_prefix(secret: str | None) -> str:
-    """The prefix of a well-formed secret; refuses a missing or foreign one before any database work."""
-    if not secret:
-        raise AuthenticationFailed(
-            "no API key given: send it as 'Authorization: Bearer <key>'", code="missing_api_key"
-        )
-    parts = secret.split("_")
-    if len(parts) < 3 or parts[0] != KEY_SCHEME:
-        raise AuthenticationFailed("the API key is not a finsandbox key")
-    return f"{parts[0]}_{parts[1]}"
+@dataclass(frozen=True)
+class _KeyWorkspace:
+    slug: str
+    status: str
 
 
 class AdmitCall(Job[Admitted]):
     """Authenticate, find the endpoint and count the request, inside the writer's transaction.
 
-    The same checks, order and messages as `access.keys.authenticate`, `get_endpoint` and the
-    quotas, on Core rows read fresh in the transaction that counts the request: nothing about a
-    key is cached, so a revocation, expiry or budget change applies to the very next call in
-    every process. Every refusal is raised before the only write (the request counter).
+    The key is checked by `access.keys` (as `authenticate` does), on a Core row read fresh in
+    the transaction that counts the request: nothing about a key is cached, so a revocation,
+    expiry or budget change applies to the very next call in every process. Every refusal is
+    raised before the only write (the request counter).
     """
 
     def __init__(
@@ -193,8 +174,8 @@ class AdmitCall(Job[Admitted]):
         parse_error: FinsandboxError | None,
         case_id: str | None,
     ) -> None:
-        self.prefix = _key_prefix(secret)
-        self.digest = hashlib.sha256(secret.encode("utf-8")).hexdigest()
+        self.prefix = key_prefix(secret)  # a malformed key is refused before any database work
+        self.digest = key_digest(secret)
         self.model = model
         self.trial_id = trial_id
         self.parse_error = parse_error
@@ -205,14 +186,9 @@ class AdmitCall(Job[Admitted]):
 
     def rows(self, conn: Connection) -> None:
         key = conn.execute(_KEY, {"prefix": self.prefix}).first()
-        if key is None or not hmac.compare_digest(key.key_hash, self.digest):
-            raise AuthenticationFailed("the API key is not valid")
-        if is_closed(key.workspace_status):
-            raise closed_error(key.workspace_slug, key.workspace_status, "call models")
-        if key.revoked_at is not None:
-            raise AuthenticationFailed(f"the API key {self.prefix} has been revoked", code="revoked_api_key")
-        if key.expires_at is not None and key.expires_at <= datetime.now(UTC):
-            raise AuthenticationFailed(f"the API key {self.prefix} has expired", code="expired_api_key")
+        workspace = _KeyWorkspace(key.workspace_slug, key.workspace_status) if key else None
+        check_key(key, self.prefix, self.digest, workspace=workspace)  # type: ignore[arg-type]
+        assert key is not None
         if self.parse_error is not None:
             raise self.parse_error
         assert self.model is not None
@@ -338,6 +314,17 @@ def to_backend_request(
 
 
 @dataclass
+class Outcome:
+    """How a call ended: everything `Call.conclude` records beyond what the call already knows."""
+
+    status: str
+    completion: str | None = None  # the guarded text the caller received (None: nothing was sent)
+    finish_reason: str | None = None
+    usage: Usage | None = None
+    error: str | None = None
+
+
+@dataclass
 class Call:
     """One admitted call in flight: what the ledger will learn about it."""
 
@@ -348,13 +335,13 @@ class Call:
     prompt: list[dict[str, str]] | None = None
     prompt_digest: str = ""
 
-    def record(self, status: str, **kw: Any) -> CallRecord:
+    def record(self, outcome: Outcome) -> CallRecord:
         a = self.admitted
         extra: dict[str, Any] = {"guard_decisions": self.guards.decisions}
         if self.prompt is not None:
             extra["prompt"] = self.prompt
-        if "completion" in kw:
-            extra["completion"] = kw.pop("completion")
+        if outcome.completion is not None:
+            extra["completion"] = outcome.completion
         blocked = self.guards.blocked_by()
         if blocked:
             extra["blocked_by"] = {"guard": blocked["guard"], "location": blocked.get("location")}
@@ -362,6 +349,7 @@ class Call:
             model = a.backend().model_name
         except FinsandboxError:
             model = a.endpoint
+        usage = outcome.usage or Usage()
         return CallRecord(
             workspace_id=a.workspace_id,
             key_id=a.key_id,
@@ -372,25 +360,81 @@ class Call:
             trial_id=a.trial_id,
             case_id=a.case_id,
             stream=self.stream,
-            status=status,
+            status=outcome.status,
+            prompt_tokens=usage.prompt_tokens,
+            completion_tokens=usage.completion_tokens,
             prompt_digest=self.prompt_digest,
+            completion_digest=None if outcome.completion is None else ledger.sha256_hex(outcome.completion),
+            finish_reason=outcome.finish_reason,
+            error=outcome.error,
             latency_ms=(time.perf_counter() - self.started) * 1000,
             extra=extra,
-            **kw,
         )
 
-    async def blocked(self, direction: str) -> GuardBlockedCall:
-        """Record a blocked call and return the error to raise."""
-        seq = await record(self.record("blocked"))
-        decision = self.guards.blocked_by() or {"guard": "unknown", "reason": "blocked"}
-        error = GuardBlockedCall(
-            f"{direction} blocked by guard '{decision['guard']}': {decision['reason']}", param=direction
-        )
+    async def conclude(self, outcome: Outcome) -> int:
+        """Record how the call ended (the one place a call's outcome is recorded); returns the seq."""
+        return await record(self.record(outcome))
+
+    async def blocked(self, direction: str) -> GuardBlocked:
+        """Record a blocked call and return the error to raise (its body lists the decisions)."""
+        seq = await self.conclude(Outcome("blocked"))
+        error = GuardBlocked(self.guards.block or _UNKNOWN_BLOCK, direction)
         error.extra = {"ledger_seq": seq, "guard_decisions": self.guards.decisions}
         return error
 
     async def failed(self, exc: FinsandboxError) -> None:
-        await record(self.record(f"error:{exc.code or exc.error_type}", error=exc.message))
+        await self.conclude(Outcome(_error_status(exc), error=exc.message))
+
+
+_UNKNOWN_BLOCK = Decision("unknown", Action.BLOCK, "", "blocked", 1.0)
+
+
+def _error_status(exc: FinsandboxError) -> str:
+    return f"error:{exc.code or exc.error_type}"
+
+
+@dataclass(frozen=True)
+class Completion:
+    """A non-streamed answer as the caller receives it, with its ledger entry."""
+
+    endpoint: str
+    text: str
+    finish_reason: str
+    usage: Usage
+    ledger_seq: int
+    guard_decisions: list[dict[str, Any]]
+
+
+async def chat(
+    secret: str | None,
+    data: Any,
+    parse_error: FinsandboxError | None = None,
+    *,
+    trial_header: str | None = None,
+    case_header: str | None = None,
+) -> Completion | ChatStream:
+    """One chat completion call, from the caller's key and decoded body to a guarded answer.
+
+    A malformed body is reported only once the caller is authenticated, and a request refused
+    for its content (`precheck`) spends no quota. A streaming call returns once its first
+    backend chunk has arrived, so an upstream that fails at once still gets a proper HTTP status.
+    """
+    parsed: ChatCompletionRequest | None = None
+    if parse_error is None:
+        try:
+            parsed = parse_chat_request(data)
+            precheck(parsed)
+        except FinsandboxError as exc:
+            parse_error = exc
+    trial = check_trial_header(trial_header)
+    case = check_case_header(case_header)
+    admitted = await admit(secret, parsed.model if parsed else None, trial, parse_error, case)
+    assert parsed is not None  # admit raises the parse error once the key is known
+    call, request = await start_call(admitted, parsed, data["messages"])
+    if parsed.stream:
+        options = parsed.stream_options
+        return await ChatStream.open(call, request, bool(options and options.include_usage))
+    return await complete(call, request)
 
 
 async def start_call(
@@ -415,71 +459,149 @@ async def start_call(
     return call, request
 
 
-async def complete(call: Call, request: ChatRequest) -> tuple[ChatResult, int, list[dict[str, Any]]]:
-    """A non-streaming call: backend, output guards, record. Returns result, ledger seq, decisions."""
-    backend = call.admitted.backend()
+async def complete(call: Call, request: ChatRequest) -> Completion:
+    """A non-streaming call: backend, output guards, record."""
     try:
-        result = await backend.complete(request)
+        result = await call.admitted.backend().complete(request)
     except FinsandboxError as exc:
         await call.failed(exc)
         raise
     text = await call.guards.check_output(result.text)
-    usage = {"prompt_tokens": result.usage.prompt_tokens, "completion_tokens": result.usage.completion_tokens}
     if text is None:
-        error = await call.blocked("output")
-        raise error
-    seq = await record(
-        call.record(
-            "ok",
-            completion=text,
-            completion_digest=ledger.sha256_hex(text),
-            finish_reason=result.finish_reason,
-            **usage,
-        )
+        raise await call.blocked("output")
+    seq = await call.conclude(
+        Outcome("ok", completion=text, finish_reason=result.finish_reason, usage=result.usage)
     )
-    guarded = ChatResult(
-        text=text, finish_reason=result.finish_reason, usage=result.usage, model=result.model
+    return Completion(
+        endpoint=call.admitted.endpoint,
+        text=text,
+        finish_reason=result.finish_reason,
+        usage=result.usage,
+        ledger_seq=seq,
+        guard_decisions=call.guards.decisions,
     )
-    return guarded, seq, call.guards.decisions
 
 
-@dataclass
-class StreamState:
-    """Accumulated while streaming, so the record written at the end is complete."""
-
-    text: str = ""
-    finish_reason: str | None = None
-    usage: Usage | None = None
-    status: str = "client_disconnected"
-    error: str | None = None
+# -- streaming ----------------------------------------------------------------------------------
 
 
-async def open_stream(call: Call, request: ChatRequest) -> tuple[ChatChunk, AsyncIterator[ChatChunk]]:
-    """Start a stream and fetch its first chunk, so early upstream errors still get a proper status."""
-    chunks = call.admitted.backend().stream(request)
-    try:
-        first = await chunks.__anext__()
-    except StopAsyncIteration:
-        first = ChatChunk(finish_reason="stop", usage=Usage())
-    except FinsandboxError as exc:
-        await call.failed(exc)
-        raise
-    return first, chunks
+@dataclass(frozen=True)
+class StreamText:
+    """Guarded text the caller may see now."""
+
+    text: str
 
 
-async def finish_stream(call: Call, state: StreamState) -> int:
-    usage = state.usage or Usage()
-    return await record(
-        call.record(
-            state.status,
-            prompt_tokens=usage.prompt_tokens,
-            completion_tokens=usage.completion_tokens,
-            completion=state.text,
-            completion_digest=ledger.sha256_hex(state.text),
-            finish_reason=state.finish_reason,
-            error=state.error,
-        )
-    )
+@dataclass(frozen=True)
+class StreamEnd:
+    """The reply is complete and every piece of it has been sent (not yet recorded)."""
+
+    finish_reason: str
+    usage: Usage
+
+
+@dataclass(frozen=True)
+class StreamFailed:
+    """The stream ends here with this error (a guard block or a backend failure); nothing follows."""
+
+    error: FinsandboxError
+
+
+@dataclass(frozen=True)
+class StreamRecorded:
+    """The call is in the ledger (only after a `StreamEnd`): a client told "done" finds it metered."""
+
+    ledger_seq: int
+
+
+StreamEvent = StreamText | StreamEnd | StreamFailed | StreamRecorded
+
+
+class ChatStream:
+    """A streaming call after its first backend chunk; `events()` runs it to its recorded end."""
+
+    def __init__(
+        self,
+        call: Call,
+        request: ChatRequest,
+        first: ChatChunk,
+        rest: AsyncIterator[ChatChunk],
+        include_usage: bool = False,
+    ) -> None:
+        self.call = call
+        self.endpoint = call.admitted.endpoint
+        self.include_usage = include_usage  # the caller asked for a final usage chunk
+        self._request = request
+        self._first = first
+        self._rest = rest
+
+    @classmethod
+    async def open(cls, call: Call, request: ChatRequest, include_usage: bool = False) -> ChatStream:
+        """Start the backend's stream and wait for its first chunk (early errors keep their status)."""
+        chunks = call.admitted.backend().stream(request)
+        try:
+            first = await chunks.__anext__()
+        except StopAsyncIteration:
+            first = ChatChunk(finish_reason="stop", usage=Usage())
+        except FinsandboxError as exc:
+            await call.failed(exc)
+            raise
+        call.guards.open_stream()
+        return cls(call, request, first, chunks, include_usage)
+
+    async def _chunks(self) -> AsyncIterator[ChatChunk]:
+        yield self._first
+        if self._first.finish_reason is None:
+            async for chunk in self._rest:
+                yield chunk
+                if chunk.finish_reason is not None:
+                    return
+
+    async def events(self) -> AsyncIterator[StreamEvent]:
+        """Guarded text as it is safe to send, then the end, then (once recorded) the ledger seq.
+
+        A client that goes away mid-stream is recorded as `client_disconnected` with the text it
+        was sent; the record is written even while the task is being cancelled.
+        """
+        call = self.call
+        outcome = Outcome("client_disconnected")
+        pieces = 0
+        chunks = self._chunks()
+        try:
+            async for chunk in chunks:
+                if chunk.text:
+                    pieces += 1
+                    released = await call.guards.feed(chunk.text)
+                    if released:
+                        yield StreamText(released)
+                if chunk.finish_reason:
+                    outcome.finish_reason = chunk.finish_reason
+                    outcome.usage = chunk.usage or self._estimated_usage(pieces)
+            rest = await call.guards.finish()
+            if rest:
+                yield StreamText(rest)
+            yield StreamEnd(outcome.finish_reason or "stop", outcome.usage or Usage())
+            outcome.status = "ok"
+        except GuardBlocked as exc:
+            outcome.status = "blocked"
+            yield StreamFailed(exc)
+        except FinsandboxError as exc:
+            outcome.status = _error_status(exc)
+            outcome.error = exc.message
+            yield StreamFailed(exc)
+        finally:
+            with anyio.CancelScope(shield=True):
+                call.guards.close_stream()
+                outcome.completion = call.guards.released_text
+                await chunks.aclose()  # type: ignore[attr-defined]
+                await self._rest.aclose()  # type: ignore[attr-defined]
+                seq = await call.conclude(outcome)
+        if outcome.status == "ok":
+            yield StreamRecorded(seq)
+
+    def _estimated_usage(self, pieces: int) -> Usage:
+        """For a backend that reports no usage: a prompt estimate and one token per delta."""
+        return Usage(sum(len(m["content"]) for m in self._request.messages) // 4, pieces)
 
 
 def _models(secret: str | None) -> tuple[str, list[tuple[str, str, float]]]:

@@ -14,7 +14,9 @@ class GuardBlocked(FinsandboxError):
     code = "guard_blocked"
 
     def __init__(self, decision: Decision, direction: str) -> None:
-        super().__init__(f"{direction} blocked by guard '{decision.guard}': {decision.reason}")
+        super().__init__(
+            f"{direction} blocked by guard '{decision.guard}': {decision.reason}", param=direction
+        )
         self.decision = decision
         self.direction = direction
 
