@@ -14,6 +14,7 @@ from finsandbox.cli import (
     bundle,
     cohort,
     db,
+    doctor,
     framework,
     guard,
     insights,
@@ -52,6 +53,7 @@ app.command("insights")(insights.insights)
 app.command("plugins")(plugins.plugins)
 app.command("serve")(serve.serve)
 app.command("demo")(serve.demo)
+app.command("doctor")(doctor.doctor)
 
 
 def main() -> None:
