@@ -4,7 +4,7 @@ PYTHON ?= python3
 SERVE ?= 1
 BIN := $(VENV)/bin
 
-.PHONY: demo test lint bench clean
+.PHONY: demo test lint bench clean doctor
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -27,13 +27,19 @@ $(VENV)/.dev-installed: pyproject.toml scripts/install-llama.sh scripts/install-
 	touch $@ $(VENV)/.installed
 
 ## demo: set up .venv, run the demo on the embedded defaults; SERVE=0 exits when done
+# The model check first: a llama.cpp that cannot run here stops with one line saying what to do.
 demo: $(VENV)/.installed
+	@$(BIN)/finsandbox doctor --check cpu --check model
 	$(BIN)/finsandbox demo $(if $(filter 0,$(SERVE)),--no-serve,--serve)
 
 ## test: set up .venv with the dev extras, lint, run the suite on SQLite and again on PostgreSQL
 test: $(VENV)/.dev-installed
 	$(BIN)/ruff check src tests bench
 	VENV=$(VENV) bash scripts/run-tests.sh
+
+## doctor: check this machine (CPU against the llama.cpp build, model, database, Redis, Chromium, disk, port)
+doctor: $(VENV)/.installed
+	$(BIN)/finsandbox doctor
 
 lint: $(VENV)/.dev-installed
 	$(BIN)/ruff check src tests bench
