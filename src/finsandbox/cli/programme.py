@@ -210,7 +210,12 @@ def endpoint_add(
     model_path: Annotated[
         str | None, typer.Option(help="llamacpp: a GGUF file (default: bundled SmolLM2)")
     ] = None,
-    contexts: Annotated[int | None, typer.Option(help="llamacpp: parallel contexts")] = None,
+    contexts: Annotated[
+        int | None, typer.Option(help="llamacpp: worker processes, each answering one request at a time")
+    ] = None,
+    gpu_layers: Annotated[
+        int | None, typer.Option(help="llamacpp: layers on the GPU of a CUDA or Metal build (-1: all)")
+    ] = None,
     customer_facing: Annotated[bool, typer.Option(help="replies must disclose AI use")] = False,
 ) -> None:
     """Bind a model name in a workspace to a backend."""
@@ -224,6 +229,7 @@ def endpoint_add(
             "api_key_env": api_key_env,
             "model_path": model_path,
             "contexts": contexts,
+            "gpu_layers": gpu_layers,
         }.items()
         if v is not None
     }

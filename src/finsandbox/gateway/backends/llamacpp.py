@@ -157,7 +157,7 @@ class LlamaCppBackend(Backend):
 
     def _new_client(self, port: int) -> OpenAIBackend:
         settings = get_settings()
-        variable = f"FINSANDBOX_WORKER_KEY_{id(self):x}"
+        variable = f"FSB_MODEL_WORKER_KEY_{id(self):x}"
         config = OpenAIConfig(
             base_url=f"http://127.0.0.1:{port}/v1",
             model=self.model_name,
