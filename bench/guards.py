@@ -8,6 +8,10 @@ our detector with NER off and on, and for Presidio built on the same `en_core_we
 loaded offline. Then times the whole default input+output guard stack on a 1 KB prompt.
 Targets: NER off >=10x faster than Presidio with equal or better structured-PII recall; NER on no
 slower than Presidio with person-name recall within 5 points; stack p50 <= 10 ms.
+
+Then the injection guard (`injection/evaluate.py`): precision, recall and F1 per source on the
+held-out evaluation set and on the reference suites' texts, beside the pattern-only guard it
+replaced, and p50 per KB on one thread. Targets: F1 >= 0.85, banking precision >= 0.95, p50 <= 10 ms.
 """
 
 from __future__ import annotations
@@ -21,6 +25,7 @@ from collections.abc import Callable
 from finsandbox.guards import GuardContext, Pipeline, default_policy
 from finsandbox.guards.pii import ENTITY_TYPES, detect, ner
 from finsandbox.guards.pii.fake import Labelled, labelled_set
+from injection.evaluate import injection_report
 
 # Presidio's entity names mapped to ours; predictions of other types are ignored, not counted wrong.
 PRESIDIO_TO_OURS = {
@@ -176,6 +181,8 @@ def main() -> None:
         f"\ndefault input+output guard stack (NER off), {len(prompt)}-char prompt + {len(reply)}-char reply: "
         f"p50 {p50:.2f} ms, p95 {p95:.2f} ms (target p50 <= 10 ms)"
     )
+    print()
+    injection_report(args.repeat)
 
 
 if __name__ == "__main__":

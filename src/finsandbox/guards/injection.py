@@ -1,8 +1,13 @@
-"""Prompt-injection and jailbreak detection: weighted signals combined into one score.
+"""Prompt-injection and jailbreak detection: a learned classifier, with pattern signals as features.
+
+The decision comes from `injection_model` (hashed n-grams and these signals into a logistic
+regression, weights shipped in the package); the signals below also stand as a second opinion, so a
+payload hidden in base64 or tag characters still blocks. With `model: false` the guard is the
+pattern scorer alone, as it was before the classifier.
 
 Each signal (instruction override, role-play jailbreak, system-prompt extraction, chat-template
 delimiters, indirect instructions in retrieved content, hidden characters, homoglyphs) carries a
-weight; the score is their noisy-OR, so two weak signals add up but never exceed 1. Text is folded
+weight; the pattern score is their noisy-OR, so two weak signals add up but never exceed 1. Text is folded
 (NFKC, homoglyphs, invisibles) and also read as leetspeak, rot13, and decoded base64/hex, because
 hiding a payload is itself evidence: a hit found only in a decoded form gets a bonus.
 """
@@ -11,10 +16,12 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
+from typing import Any
 
 from pydantic import Field
 
 from finsandbox.guards.base import Decision, Guard, GuardContext, GuardSettings, guard
+from finsandbox.guards.injection_model import InjectionModel, load_model
 from finsandbox.guards.text import (
     decoded_payloads,
     fold,
@@ -176,9 +183,29 @@ _HIDDEN_BONUS = 0.1
 
 
 class InjectionSettings(GuardSettings):
-    threshold: float = Field(default=0.5, ge=0.0, le=1.0, description="block at or above this score")
-    retrieved_threshold: float = Field(
-        default=0.4, ge=0.0, le=1.0, description="threshold for retrieved content"
+    model: bool = Field(
+        default=True,
+        description="score with the learned classifier (off: the pattern signals alone, the old guard)",
+    )
+    threshold: float | None = Field(
+        default=None,
+        ge=0.0,
+        le=1.0,
+        description="block at or above this score; unset: the threshold the model was trained with "
+        "(0.5 for patterns only)",
+    )
+    retrieved_threshold: float | None = Field(
+        default=None, ge=0.0, le=1.0, description="threshold for retrieved content; unset: as `threshold`"
+    )
+    pattern_threshold: float = Field(
+        default=0.8,
+        ge=0.0,
+        le=1.0,
+        description="a pattern score this high blocks on its own (second opinion for hidden payloads)",
+    )
+    model_path: str | None = Field(
+        default=None,
+        description="weights file retrained with bench/injection/train.py; unset: the packaged model",
     )
     check_system: bool = Field(
         default=False, description="also scan system messages (the operator's own text)"
@@ -188,24 +215,53 @@ class InjectionSettings(GuardSettings):
 
 @guard("injection")
 class InjectionGuard(Guard):
+    """Learned classifier over n-grams and pattern signals; strong pattern hits are a second opinion.
+
+    The score is the model's probability of injection (see `injection_model`), raised to the pattern
+    score when the patterns alone reach `pattern_threshold` (a decoded base64 order, tag-character
+    smuggling). A missing or mismatched weights file raises, and the pipeline fails closed.
+    """
+
     Settings = InjectionSettings
     settings: InjectionSettings
+
+    def __init__(self, settings: GuardSettings | dict[str, Any] | None = None) -> None:
+        super().__init__(settings)
+        if self.settings.model:
+            self.model()  # a missing or mismatched weights file stops the policy loading, not a request
+
+    def model(self) -> InjectionModel:
+        return load_model(self.settings.model_path)
 
     def check(self, text: str, context: GuardContext) -> Decision:
         if (context.role == "system" or context.source == "system") and not self.settings.check_system:
             return self.allow(text, "system message not scanned")
         retrieved = context.source == "retrieved" or context.role == "tool"
         hits = self.signals(text, retrieved=retrieved)
-        score = _noisy_or(hits.values())
-        threshold = self.settings.retrieved_threshold if retrieved else self.settings.threshold
-        reason = ", ".join(
-            f"{name} ({weight:.2f})" for name, weight in sorted(hits.items(), key=lambda kv: -kv[1])
-        )
-        if retrieved and hits:
+        pattern_score = _noisy_or(hits.values())
+        threshold = self.settings.threshold
+        if self.settings.model:
+            model = self.model()
+            if threshold is None:
+                threshold = model.threshold
+            probability = round(model.probability(text, hits), 4)
+            score = probability
+            if pattern_score >= self.settings.pattern_threshold:
+                score = max(score, pattern_score)
+            parts = [f"model {probability:.2f}"]
+        else:
+            threshold = 0.5 if threshold is None else threshold
+            score = pattern_score
+            parts = []
+        if retrieved and self.settings.retrieved_threshold is not None:
+            threshold = self.settings.retrieved_threshold
+        parts += [f"{name} ({weight:.2f})" for name, weight in sorted(hits.items(), key=lambda kv: -kv[1])]
+        reason = ", ".join(parts) or "no injection signals"
+        if retrieved and (hits or score >= threshold):
             reason = "in retrieved content: " + reason
         if score >= threshold:
             return self.block(text, reason, score)
-        return self.allow(text, reason or "no injection signals", score)
+        return self.allow(text, reason, score)
 
     def signals(self, text: str, *, retrieved: bool = False) -> dict[str, float]:
         """Signal name -> weight, the strongest weight per name."""

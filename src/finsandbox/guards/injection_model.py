@@ -1,0 +1,170 @@
+"""The learned prompt-injection classifier: hashed n-grams plus pattern signals into a logistic regression.
+
+Why this shape: it runs in NumPy on one core in about a millisecond per KB, the weights are a
+single small file shipped inside the package (`injection_model.npz`, nothing downloaded), and it
+generalises to paraphrases that no regex lists, because it weighs thousands of word and character
+n-grams learned from real jailbreak collections. The pattern signals of `injection.py` (override
+phrases, decoded payloads, invisible characters, homoglyphs) enter as extra features, so an
+obfuscated attack the n-grams cannot read still moves the score.
+
+Features of a text: it is folded (`text.fold`: NFKC, homoglyphs, invisibles, lower case); tokens
+are runs of letters/digits and single other characters; word unigrams and bigrams (CRC-32) and
+byte 3-5-grams of the space-joined token stream (a vectorised multiplicative hash) fall into 2**bits
+buckets, present-or-absent, scaled to unit length. Long texts are scored in overlapping windows and the
+highest window counts, so an instruction buried in a long document is not averaged away.
+
+The weights are trained by `bench/injection/train.py` (fixed seed) on the data described in
+`bench/injection/PROVENANCE.md`; the file records the threshold chosen on held-out training data.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import zlib
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from functools import lru_cache
+from importlib import resources
+from itertools import pairwise
+from pathlib import Path
+
+import numpy as np
+
+from finsandbox.guards.text import fold
+
+MODEL_FILE = "injection_model.npz"
+WINDOW_CHARS = 800
+WINDOW_STEP = 400
+# Pattern-signal groups used as features, in this order (the weights file records the same list).
+PATTERN_FEATURES = (
+    "instruction_override",
+    "roleplay_jailbreak",
+    "prompt_extraction",
+    "delimiter_injection",
+    "encoded_instruction",
+    "indirect_injection",
+    "exfiltration",
+    "hidden_text",
+    "decoded_hit",
+)
+_HIDDEN = ("invisible_characters", "bidi_control_characters", "tag_character_smuggling", "homoglyphs")
+_SEGMENT = re.compile(r"\n+|(?<=[.!?])\s+")
+MIN_SEGMENT_CHARS = 40
+_PRIME = np.uint64(1_000_003)
+_GOLDEN = np.uint64(0x9E3779B97F4A7C15)
+_TOKEN = re.compile(r"[^\W_]+|[^\w\s]", re.UNICODE)
+
+
+class InjectionModelError(RuntimeError):
+    """The weights file is missing or does not match this code: the guard must fail closed."""
+
+
+def tokens(text: str) -> list[str]:
+    return _TOKEN.findall(fold(text))
+
+
+def hashed_features(text: str, bits: int) -> np.ndarray:
+    """Sorted unique bucket ids of the text's word 1-2-grams and character (UTF-8 byte) 3-5-grams."""
+    mask = (1 << bits) - 1
+    toks = tokens(text)
+    crc = zlib.crc32
+    words = [crc(b"w" + t.encode()) & mask for t in toks]
+    words.extend(crc(b"b" + f"{a} {b}".encode()) & mask for a, b in pairwise(toks))
+    stream = np.frombuffer((" " + " ".join(toks) + " ").encode(), dtype=np.uint8).astype(np.uint64)
+    parts = [np.asarray(words, dtype=np.uint64)]
+    with np.errstate(over="ignore"):  # multiplicative hashing wraps around 2**64 on purpose
+        for n in (3, 4, 5):
+            if stream.size < n:
+                continue
+            acc = np.full(stream.size - n + 1, n, dtype=np.uint64)
+            for k in range(n):
+                acc = acc * _PRIME + stream[k : stream.size - n + 1 + k]
+            parts.append((acc * _GOLDEN) >> np.uint64(64 - bits))
+    return np.unique(np.concatenate(parts)).astype(np.int64)
+
+
+def pattern_vector(signals: Mapping[str, float]) -> np.ndarray:
+    """The pattern guard's hits (name -> weight) as the fixed-order feature vector."""
+    vector = np.zeros(len(PATTERN_FEATURES), dtype=np.float32)
+    for name, weight in signals.items():
+        base = name.split(" via ", 1)[0]
+        if base in _HIDDEN:
+            slot = PATTERN_FEATURES.index("hidden_text")
+        elif base in PATTERN_FEATURES:
+            slot = PATTERN_FEATURES.index(base)
+        else:
+            continue
+        vector[slot] = max(vector[slot], weight)
+        if " via " in name:
+            decoded = PATTERN_FEATURES.index("decoded_hit")
+            vector[decoded] = max(vector[decoded], weight)
+    return vector
+
+
+def windows(text: str) -> Iterable[str]:
+    """The whole text when short; else overlapping windows, and each line or sentence on its own."""
+    if len(text) <= WINDOW_CHARS:
+        yield text
+        return
+    for start in range(0, len(text) - WINDOW_CHARS + WINDOW_STEP, WINDOW_STEP):
+        yield text[start : start + WINDOW_CHARS]
+    for segment in _SEGMENT.split(text):
+        if MIN_SEGMENT_CHARS <= len(segment) <= WINDOW_CHARS:
+            yield segment
+
+
+@dataclass(frozen=True)
+class InjectionModel:
+    """Weights over hashed buckets, then one weight per pattern feature; `threshold` from training."""
+
+    bits: int
+    weights: np.ndarray
+    pattern_weights: np.ndarray
+    bias: float
+    threshold: float
+    metadata: dict[str, object]
+
+    def logit(self, text: str, patterns: np.ndarray) -> float:
+        ids = hashed_features(text, self.bits)
+        if ids.size == 0:
+            return self.bias + float(patterns @ self.pattern_weights)
+        hashed = float(self.weights[ids].sum(dtype=np.float64)) / float(np.sqrt(ids.size))
+        return self.bias + hashed + float(patterns @ self.pattern_weights)
+
+    def probability(self, text: str, signals: Mapping[str, float] | None = None) -> float:
+        """P(injection) for the text: the highest over its windows; `signals` from the pattern guard."""
+        patterns = pattern_vector(signals or {})
+        best = max(self.logit(window, patterns) for window in windows(text))
+        return float(1.0 / (1.0 + np.exp(-best)))
+
+    @classmethod
+    def load(cls, path: Path) -> InjectionModel:
+        try:
+            with np.load(path, allow_pickle=False) as data:
+                metadata = json.loads(str(data["metadata"]))
+                model = cls(
+                    bits=int(metadata["bits"]),
+                    weights=data["weights"].astype(np.float32),
+                    pattern_weights=data["pattern_weights"].astype(np.float32),
+                    bias=float(data["bias"]),
+                    threshold=float(metadata["threshold"]),
+                    metadata=metadata,
+                )
+        except (OSError, KeyError, ValueError) as exc:
+            raise InjectionModelError(f"cannot load injection model {path.name}: {exc}") from exc
+        if model.weights.shape != (1 << model.bits,) or tuple(metadata.get("pattern_features", ())) != (
+            PATTERN_FEATURES
+        ):
+            raise InjectionModelError(f"injection model {path.name} does not match this version's features")
+        return model
+
+
+def model_path() -> Path:
+    return Path(str(resources.files("finsandbox.guards").joinpath(MODEL_FILE)))
+
+
+@lru_cache(maxsize=4)
+def load_model(path: str | None = None) -> InjectionModel:
+    """The packaged model (or one at `path`), loaded once per process."""
+    return InjectionModel.load(Path(path) if path else model_path())
