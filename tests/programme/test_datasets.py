@@ -73,6 +73,15 @@ def test_csv_with_a_header_row_is_stored_as_rows(workspace: str) -> None:
     assert cols == ["customer", "amount", "note"] and rows == [["C1", "120.50", "first"]]
 
 
+def test_csv_with_plain_expected_values_is_a_case_set(workspace: str) -> None:
+    """`id,input,expected` in a CSV: a plain expected value is the gold answer; a JSON object works too."""
+    data = b'id,input,expected\nq1,What is 2+2?,4\nq2,Annual fee?,"{""contains"": ""HK$""}"\n'
+    d = upload(workspace, filename="qa.csv", data=data)
+    assert d.is_case_set
+    assert ds.as_case(d.rows[0])["expected"] == {"answer": "4"}
+    assert ds.as_case(d.rows[1])["expected"] == {"contains": "HK$"}
+
+
 def test_jsonl_rows_that_are_not_all_cases_are_no_case_set(workspace: str) -> None:
     d = upload(workspace, filename="mixed.jsonl", data=CASES + b'\n{"id": "x", "text": "no input"}\n')
     assert d.row_count == 3 and not d.is_case_set

@@ -78,6 +78,7 @@ def test_a_full_review_thread_is_kept_and_every_step_is_in_the_ledger(setup: dic
         rv.respond(s, owner, review_id, text="We added retrieval over the tariff.", finding=f.number)
         rv.respond(s, owner, review_id, text="Done in trial 2.", action=1)
         rv.resolve(s, sup, review_id, note="Trial 2 shows it fixed.", finding=1)
+        rv.resolve(s, sup, review_id, note="Retrieval is in place.", action=1)
         rv.decide(s, sup, review_id, decision="accepted", note="Ready to exit.")
     with session_scope() as s:
         data = rv.review_as_dict(rv.get_review(s, review_id, user=user(s, setup["owner_a"])))
@@ -91,6 +92,7 @@ def test_a_full_review_thread_is_kept_and_every_step_is_in_the_ledger(setup: dic
             ("action_added", setup["sup"]),
             ("responded", setup["owner_a"]),
             ("responded", setup["owner_a"]),
+            ("resolved", setup["sup"]),
             ("resolved", setup["sup"]),
             ("decided", setup["sup"]),
         ]
@@ -170,7 +172,7 @@ def test_bad_finding_fields_are_refused(setup: dict[str, str]) -> None:
             rv.add_finding(s, sup, review_id, severity="low", principle="vibes", text="t")
         with pytest.raises(InvalidRequest, match="must not be empty"):
             rv.add_finding(s, sup, review_id, severity="low", principle="fairness", text="  ")
-        with pytest.raises(InvalidRequest, match="unknown decision"):
+        with pytest.raises(InvalidRequest, match=r"choose a decision.*.maybe. is not one"):
             rv.decide(s, sup, review_id, decision="maybe")
         with pytest.raises(NotFound, match="has no finding 4"):
             rv.add_action(s, sup, review_id, text="t", due_on=date(2027, 1, 1), finding=4)
@@ -181,8 +183,68 @@ def test_a_review_with_an_open_critical_finding_cannot_be_accepted(setup: dict[s
     with session_scope(write=True) as s:
         sup = user(s, setup["sup"])
         rv.add_finding(s, sup, review_id, severity="critical", principle="data_privacy", text="PII leaks")
-    with pytest.raises(Conflict, match=r"critical findings are open \(1\)"), session_scope(write=True) as s:
-        rv.decide(s, user(s, setup["sup"]), review_id, decision="accepted")
+    blocked = r"high or critical severity are open \(1\)"
+    with pytest.raises(Conflict, match=blocked), session_scope(write=True) as s:
+        rv.decide(s, user(s, setup["sup"]), review_id, decision="accepted", note="fine")
     with session_scope(write=True) as s:
         review = rv.decide(s, user(s, setup["sup"]), review_id, decision="suspended", note="PII")
-        assert review.status == "suspended"
+        assert review.status == "suspended" and review.workspace.status == "suspended"
+
+
+def test_accepting_needs_a_note_and_no_open_high_finding_or_action(setup: dict[str, str]) -> None:
+    """A high finding or any required action blocks acceptance; a low finding does not; the use case
+    moves with the decision, and nothing is written by a refused one."""
+    review_id = _open(setup)
+    with session_scope(write=True) as s:
+        sup = user(s, setup["sup"])
+        rv.add_finding(s, sup, review_id, severity="high", principle="data_privacy", text="Names leak")
+        rv.add_finding(s, sup, review_id, severity="low", principle="data_privacy", text="Typo")
+        rv.add_action(s, sup, review_id, text="Redact names.", due_on=date(2099, 1, 1))
+    with session_scope() as s:
+        entries = s.scalar(select(func.count(LedgerEntry.seq)))
+    with pytest.raises(InvalidRequest, match="accepting needs a note"), session_scope(write=True) as s:
+        rv.decide(s, user(s, setup["sup"]), review_id, decision="accepted")
+    with pytest.raises(InvalidRequest, match="choose a decision"), session_scope(write=True) as s:
+        rv.decide(s, user(s, setup["sup"]), review_id, decision="", note="x")
+    both = r"\(1\) and required actions are open \(A1\)"
+    with pytest.raises(Conflict, match=both), session_scope(write=True) as s:
+        rv.decide(s, user(s, setup["sup"]), review_id, decision="accepted", note="Looks fine.")
+    with session_scope(write=True) as s:
+        sup = user(s, setup["sup"])
+        assert s.scalar(select(func.count(LedgerEntry.seq))) == entries
+        assert rv.get_review(s, review_id).workspace.status == "under_review"
+        rv.resolve(s, sup, review_id, note="Names are redacted now.", finding=1)
+    with pytest.raises(Conflict, match=r"required actions are open \(A1\)"), session_scope(write=True) as s:
+        rv.decide(s, user(s, setup["sup"]), review_id, decision="accepted", note="Looks fine.")
+    with session_scope(write=True) as s:
+        sup = user(s, setup["sup"])
+        rv.resolve(s, sup, review_id, note="Done.", action=1)
+        review = rv.decide(s, sup, review_id, decision="accepted", note="Looks fine.")
+        assert review.status == "accepted" and review.workspace.status == "accepted"
+        assert [f.status for f in review.findings] == ["resolved", "open"]  # the low one stays open
+        review = rv.decide(s, sup, review_id, decision="changes_requested", note="Rerun on v2.")
+        assert review.workspace.status == "experimenting"
+
+
+def test_an_override_is_recorded_and_waives_what_blocked(setup: dict[str, str]) -> None:
+    review_id = _open(setup)
+    with session_scope(write=True) as s:
+        sup = user(s, setup["sup"])
+        rv.add_finding(s, sup, review_id, severity="critical", principle="data_privacy", text="PII leaks")
+        with pytest.raises(InvalidRequest, match="only applies to accepting"):
+            rv.decide(s, sup, review_id, decision="suspended", note="x", override_reason="because")
+        review = rv.decide(
+            s, sup, review_id, decision="accepted", note="Pilot ends.", override_reason="Board waived it."
+        )
+        assert review.findings[0].status == "waived"
+        entry = s.scalars(select(LedgerEntry).where(LedgerEntry.kind == "review.decided")).one()
+        body = json.loads(entry.payload)
+        assert body["override"]["waived_findings"] == [1]
+        assert body["override"]["reason_digest"] == ledger.sha256_hex("Board waived it.")
+        assert "Board waived it." in review.events[-1].text
+
+
+def test_a_due_date_in_the_past_is_refused(setup: dict[str, str]) -> None:
+    review_id = _open(setup)
+    with pytest.raises(InvalidRequest, match="2020-01-01 is in the past"), session_scope(write=True) as s:
+        rv.add_action(s, user(s, setup["sup"]), review_id, text="Fix it.", due_on=date(2020, 1, 1))

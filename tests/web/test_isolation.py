@@ -28,6 +28,7 @@ TABLE: list[tuple[str, str, str, int]] = [
     (OWNER_A, "POST", "/w/{ws_b}/policy", 404),
     (OWNER_A, "POST", "/w/{ws_b}/trials", 404),
     (OWNER_A, "POST", "/reviews/{review_b}/respond", 404),
+    (OWNER_A, "POST", "/w/{ws_b}/state", 404),
     # a key of bank B addressed through bank A's own workspace is not found there either
     (OWNER_A, "POST", "/w/{ws_a}/keys/{key_b}/revoke", 404),
     # participant: own things yes, supervisor and operator pages no
@@ -48,6 +49,7 @@ TABLE: list[tuple[str, str, str, int]] = [
     (OWNER_B, "GET", "/trials/{trial_b}", 200),
     (OWNER_B, "GET", "/reviews/{review_b}", 200),
     (OWNER_B, "POST", "/reviews/{review_b}/decide", 403),
+    (OWNER_B, "POST", "/w/{ws_b}/state", 403),
     (OWNER_B, "POST", "/trials/{trial_b}/review", 403),
     # supervisor: sees every workspace, may not act as a member
     (SUPERVISOR, "GET", "/w/{ws_b}", 200),

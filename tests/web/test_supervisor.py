@@ -20,6 +20,28 @@ def test_cohort_dashboard_and_ledger(new_page: Any, site: Site) -> None:
     shot(page, "ledger-verification")
 
 
+def test_accepting_with_an_open_high_finding_is_refused_unless_overridden(new_page: Any, site: Site) -> None:
+    """A high (not critical) finding blocks acceptance too; an override reason accepts and waives it."""
+    sup = new_page(SUPERVISOR)
+    sup.goto(f"/reviews/{site.review_b}")
+    sup.select_option("form[action$='/findings'] select[name=severity]", "high")
+    sup.fill("form[action$='/findings'] textarea[name=text]", "Complaints are not escalated.")
+    sup.click("form[action$='/findings'] button[type=submit]")
+    sup.wait_for_selector("#blockers")
+    sup.select_option("#decision select[name=decision]", "accepted")
+    sup.fill("#decision textarea[name=note]", "Good enough.")
+    sup.check("#decision input[name=confirm]")
+    sup.click("#decision button[type=submit]")
+    assert "cannot be accepted" in sup.inner_text("#decide-error")
+    assert sup.locator("#review-status").inner_text() != "accepted"
+    sup.fill("#decision input[name=override_reason]", "Board accepted the residual risk.")
+    sup.check("#decision input[name=confirm]")
+    sup.click("#decision button[type=submit]")
+    sup.wait_for_selector("#review-status.accepted")
+    assert "Board accepted the residual risk." in sup.inner_text("#thread")
+    assert sup.locator(".finding .badge.waived").count() >= 1
+
+
 def test_finding_from_case_then_respond_and_decide(new_page: Any, site: Site) -> None:
     sup = new_page(SUPERVISOR)
     sup.goto(f"/trials/{site.trial_b}")
@@ -42,10 +64,19 @@ def test_finding_from_case_then_respond_and_decide(new_page: Any, site: Site) ->
     assert "case " in finding.inner_text() and "ledger entries" in finding.inner_text()
     review_url = sup.url.split("#")[0]
 
-    # A critical finding is open: accepting is refused with the reason, the choice kept.
-    sup.select_option("#decision select[name=decision]", "accepted")
+    # Nothing is preselected; an empty decision is refused with every problem at once.
+    assert sup.input_value("#decision select[name=decision]") == ""
     sup.click("#decision button[type=submit]")
-    assert "critical findings are open" in sup.inner_text("#decide-error")
+    assert "Choose a decision" in sup.inner_text("#decision")
+    assert "Tick the box" in sup.inner_text("#decision")
+    # A critical finding is open: accepting is refused with the reason, the choice kept.
+    assert "#1" in sup.inner_text("#blockers")
+    sup.select_option("#decision select[name=decision]", "accepted")
+    sup.fill("#decision textarea[name=note]", "Looks fine.")
+    sup.check("#decision input[name=confirm]")
+    sup.click("#decision button[type=submit]")
+    assert "high or critical severity are open (1)" in sup.inner_text("#decide-error")
+    assert sup.input_value("#decision select[name=decision]") == "accepted"
 
     bank = new_page(OWNER_B)
     bank.goto(review_url)
@@ -59,7 +90,19 @@ def test_finding_from_case_then_respond_and_decide(new_page: Any, site: Site) ->
     sup.click(".finding[data-number='1'] button:has-text('Mark resolved')")
     sup.wait_for_selector(".finding[data-number='1'] .badge.ok")
     sup.select_option("#decision select[name=decision]", "accepted")
-    sup.fill("#decision input[name=note]", "Ready to exit.")
+    sup.fill("#decision textarea[name=note]", "Ready to exit.")
+    sup.check("#decision input[name=confirm]")
     sup.click("#decision button[type=submit]")
     sup.wait_for_selector("#review-status.accepted")
     shot(sup, "review-decided")
+    # The use case moved with the decision, and the supervisor concludes it from its page.
+    sup.goto(f"/w/{site.ws_b}")
+    assert sup.inner_text("#ws-state") == "accepted, ready to conclude"
+    sup.select_option("#move-state select[name=to]", "concluded")
+    sup.once("dialog", lambda dialog: dialog.accept())
+    sup.click("#move-state button[type=submit]")
+    assert "Say how the use case concluded" in sup.inner_text("#state")
+    sup.fill("#move-state textarea[name=note]", "Exit: fit for a controlled launch.")
+    sup.once("dialog", lambda dialog: dialog.accept())
+    sup.click("#move-state button[type=submit]")
+    sup.wait_for_selector("#ws-state.concluded")

@@ -86,7 +86,18 @@ def resolve(review_id: str, body: ResolutionIn, caller: Writer) -> dict[str, Any
     return _out(caller, review_id)
 
 
-@router.post("/{review_id}/decision", response_model=ReviewOut, summary="Decide (supervisors)")
+@router.post(
+    "/{review_id}/decision",
+    response_model=ReviewOut,
+    summary="Decide (supervisors); accepting needs a note and no open high finding or required action",
+)
 def decide(review_id: str, body: DecisionIn, caller: Writer) -> dict[str, Any]:
-    rv.decide(caller.session, caller.user, review_id, decision=body.decision, note=body.note)
+    rv.decide(
+        caller.session,
+        caller.user,
+        review_id,
+        decision=body.decision,
+        note=body.note,
+        override_reason=body.override_reason,
+    )
     return _out(caller, review_id)

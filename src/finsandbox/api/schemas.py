@@ -91,7 +91,12 @@ class ResolutionIn(_In):
 
 class DecisionIn(_In):
     decision: Literal["accepted", "changes_requested", "suspended"]
-    note: str = ""
+    note: str = Field(default="", description="why; required to accept")
+    override_reason: str | None = Field(
+        default=None,
+        description="accept even though findings of high or critical severity or required actions are "
+        "open; the reason is recorded in the ledger and those findings and actions are waived",
+    )
 
 
 class FindingOut(BaseModel):

@@ -175,13 +175,19 @@ def review_decide(
     review_id: str,
     decision: Annotated[str, typer.Argument(help="accepted, changes_requested or suspended")],
     as_user: AsUserRequired,
-    note: Annotated[str, typer.Option(help="the reasons")] = "",
+    note: Annotated[str, typer.Option(help="the reasons (required to accept)")] = "",
+    override_reason: Annotated[
+        str | None,
+        typer.Option(help="accept despite open high/critical findings or required actions, for this reason"),
+    ] = None,
 ) -> None:
     """Decide the review (supervisors); a later decision supersedes an earlier one."""
     from finsandbox.supervision.reviews import decide
 
     with open_session() as s:
-        review = decide(s, user_of(s, as_user), review_id, decision=decision, note=note)
+        review = decide(
+            s, user_of(s, as_user), review_id, decision=decision, note=note, override_reason=override_reason
+        )
         console.print(f"review {review.id}: {review.status}")
 
 

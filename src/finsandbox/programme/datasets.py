@@ -145,6 +145,40 @@ def parse_csv(text: str, filename: str) -> tuple[list[str], list[dict[str, Any]]
     return header, rows
 
 
+def as_case(
+    row: dict[str, Any],
+    *,
+    input_column: str = "input",
+    expected_column: str = "expected",
+    id_column: str = "id",
+) -> dict[str, Any]:
+    """One row as an evaluation case: `expected` may be a mapping (JSONL), a JSON object written in a
+    CSV cell, or a plain value, which becomes the gold answer (`{"answer": value}`)."""
+    expected: Any = row.get(expected_column)
+    if isinstance(expected, str):
+        text = expected.strip()
+        if text.startswith("{"):
+            try:
+                expected = json.loads(text)
+            except ValueError:
+                expected = {"answer": expected}
+        else:
+            expected = {"answer": expected}
+    elif expected is None:
+        expected = {}
+    elif not isinstance(expected, dict):
+        expected = {"answer": expected}
+    case: dict[str, Any] = {
+        "id": str(row.get(id_column, "")),
+        "input": row.get(input_column),
+        "expected": expected,
+    }
+    for key in ("context", "metadata", "tags"):
+        if key in row and key not in (input_column, expected_column, id_column):
+            case[key] = row[key]
+    return case
+
+
 def is_case_set(rows: list[dict[str, Any]]) -> bool:
     """True when every row is an evaluation case (id, input and expected) and no id repeats."""
     from finsandbox.evals.model import Case
@@ -156,7 +190,7 @@ def is_case_set(rows: list[dict[str, Any]]) -> bool:
         if not {"id", "input", "expected"} <= row.keys():
             return False
         try:
-            case = Case.model_validate(row)
+            case = Case.model_validate(as_case(row))
         except ValidationError:
             return False
         if case.id in ids:

@@ -25,19 +25,23 @@ STATES = (
     "declined",
     "experimenting",
     "under_review",
+    "accepted",
+    "suspended",
     "concluded",
     "withdrawn",
 )
 FINAL = frozenset({"declined", "concluded", "withdrawn"})
-LABELS = {s: s.replace("_", " ") for s in STATES}
+LABELS = {s: s.replace("_", " ") for s in STATES} | {"accepted": "accepted, ready to conclude"}
 """How each state reads to a person ("under assessment")."""
 
 TRANSITIONS: dict[str, frozenset[str]] = {
     "proposed": frozenset({"under_assessment", "declined", "withdrawn"}),
     "under_assessment": frozenset({"admitted", "declined", "withdrawn"}),
     "admitted": frozenset({"experimenting", "under_review", "concluded", "withdrawn"}),
-    "experimenting": frozenset({"under_review", "concluded", "withdrawn"}),
-    "under_review": frozenset({"experimenting", "concluded", "withdrawn"}),
+    "experimenting": frozenset({"under_review", "accepted", "suspended", "concluded", "withdrawn"}),
+    "under_review": frozenset({"experimenting", "accepted", "suspended", "concluded", "withdrawn"}),
+    "accepted": frozenset({"experimenting", "under_review", "suspended", "concluded", "withdrawn"}),
+    "suspended": frozenset({"experimenting", "under_review", "accepted", "concluded", "withdrawn"}),
     "declined": frozenset(),
     "concluded": frozenset(),
     "withdrawn": frozenset(),
@@ -151,9 +155,34 @@ def mark_experimenting(session: Session, workspace: Workspace, *, actor: str) ->
 
 def mark_under_review(session: Session, workspace: Workspace, *, actor: str) -> bool:
     """A use case comes under review when a supervisor opens one; True when the state changed."""
-    if workspace.status not in ("admitted", "experimenting"):
+    if workspace.status not in ("admitted", "experimenting", "accepted", "suspended"):
         return False
     move(session, to="under_review", actor=actor, workspace=workspace, payload={"because": "review opened"})
+    return True
+
+
+DECISION_STATES = {"accepted": "accepted", "changes_requested": "experimenting", "suspended": "suspended"}
+"""Where a review's decision takes its use case: accepted (ready to conclude), back to experimenting
+(the bank reworks it), or suspended."""
+
+
+def mark_decided(
+    session: Session, workspace: Workspace, decision: str, *, actor: str, review_id: str
+) -> bool:
+    """Move the use case after a supervisor decides one of its reviews; True when the state changed.
+
+    A final use case (concluded, withdrawn) refuses with a Conflict before anything is written.
+    """
+    to = DECISION_STATES[decision]
+    if workspace.status == to:
+        return False
+    move(
+        session,
+        to=to,
+        actor=actor,
+        workspace=workspace,
+        payload={"because": f"review {decision.replace('_', ' ')}", "review_id": review_id},
+    )
     return True
 
 

@@ -272,6 +272,8 @@ def add_action(
     text = _text(text, "a required action's text")
     if not isinstance(due_on, date):
         raise InvalidRequest("the due date must be a date (YYYY-MM-DD)", param="due_on")
+    if due_on < datetime.now(UTC).date():
+        raise InvalidRequest(f"the due date {due_on.isoformat()} is in the past", param="due_on")
     linked = _finding(session, review, finding) if finding is not None else None
     action = RequiredAction(
         review_id=review.id,
@@ -375,34 +377,96 @@ def resolve(
     )
 
 
-def decide(session: Session, user: User, review_id: str, *, decision: str, note: str = "") -> Review:
-    """Record the supervisor's decision; a later decision supersedes it, and both stay in the thread."""
+BLOCKING = ("high", "critical")
+"""Severities that stop a review being accepted while their finding is open."""
+
+
+def blockers(review: Review) -> dict[str, list[int]]:
+    """What stands in the way of accepting: open findings of high severity or above, open actions."""
+    return {
+        "findings": [f.number for f in review.findings if f.status == "open" and f.severity in BLOCKING],
+        "actions": [a.number for a in review.actions if a.status == "open"],
+    }
+
+
+def _blocker_text(found: dict[str, list[int]]) -> str:
+    parts = []
+    if found["findings"]:
+        numbers = ", ".join(map(str, found["findings"]))
+        parts.append(f"findings of high or critical severity are open ({numbers})")
+    if found["actions"]:
+        parts.append("required actions are open (" + ", ".join(f"A{n}" for n in found["actions"]) + ")")
+    return " and ".join(parts)
+
+
+def decide(
+    session: Session,
+    user: User,
+    review_id: str,
+    *,
+    decision: str,
+    note: str = "",
+    override_reason: str | None = None,
+) -> Review:
+    """Record the supervisor's decision and move the use case accordingly.
+
+    Accepting needs a note and is refused while a finding of high severity or above, or any required
+    action, is open; a supervisor may accept anyway only by giving an override reason, which waives
+    those findings and actions and is recorded in the ledger. A later decision supersedes an earlier
+    one, and both stay in the thread.
+    """
     review = get_review(session, review_id, user=user)
     authorize(user, "review.decide", review.workspace)
     if decision not in DECISIONS:
         raise InvalidRequest(
-            f"unknown decision {decision!r}; use one of {', '.join(DECISIONS)}", param="decision"
-        )
-    open_findings = [f.number for f in review.findings if f.status != "resolved" and f.severity == "critical"]
-    if decision == "accepted" and open_findings:
-        raise Conflict(
-            "the review cannot be accepted while critical findings are open "
-            f"({', '.join(map(str, open_findings))}); resolve them or request changes"
+            f"choose a decision: {', '.join(d.replace('_', ' ') for d in DECISIONS)}"
+            + (f" ({decision!r} is not one)" if decision else ""),
+            param="decision",
         )
     note = (note or "").strip()
+    override = (override_reason or "").strip()
+    if len(note) > MAX_TEXT or len(override) > MAX_TEXT:
+        raise InvalidRequest(f"a decision note is longer than {MAX_TEXT} characters", param="note")
+    if decision == "accepted" and not note:
+        raise InvalidRequest("say why the review is accepted: accepting needs a note", param="note")
+    waived: dict[str, list[int]] = {"findings": [], "actions": []}
+    if decision == "accepted":
+        found = blockers(review)
+        if found["findings"] or found["actions"]:
+            if not override:
+                raise Conflict(
+                    f"the review cannot be accepted while {_blocker_text(found)}; resolve them, request "
+                    "changes, or accept with an override reason",
+                    param="override_reason",
+                )
+            waived = found
+    elif override:
+        raise InvalidRequest("an override reason only applies to accepting", param="override_reason")
+    from finsandbox.programme.lifecycle import mark_decided
+
+    # The use case moves first: a final use case refuses before anything is written.
+    mark_decided(session, review.workspace, decision, actor=_actor(user), review_id=review.id)
+    for f in review.findings:
+        if f.number in waived["findings"]:
+            f.status = "waived"
+    for a in review.actions:
+        if a.number in waived["actions"]:
+            a.status = "waived"
     review.status = decision
     review.decision_note = note or None
     review.decided_by = user.id
     review.decided_at = datetime.now(UTC)
     session.flush()
-    _event(
-        session,
-        review,
-        user,
-        "decided",
-        {"decision": decision, "text_digest": ledger.sha256_hex(note)},
-        text=f"{decision}: {note}" if note else decision,
-    )
+    payload: dict[str, Any] = {"decision": decision, "text_digest": ledger.sha256_hex(note)}
+    text = f"{decision.replace('_', ' ')}: {note}" if note else decision.replace("_", " ")
+    if waived["findings"] or waived["actions"]:
+        payload["override"] = {
+            "reason_digest": ledger.sha256_hex(override),
+            "waived_findings": waived["findings"],
+            "waived_actions": waived["actions"],
+        }
+        text += f" (override: {override}; waived {_blocker_text(waived).replace(' are open', '')})"
+    _event(session, review, user, "decided", payload, text=text)
     return review
 
 

@@ -10,6 +10,7 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime
+from functools import cache
 from typing import Annotated, Any
 from urllib.parse import quote
 
@@ -67,6 +68,59 @@ def _pct(value: float | None) -> str:
     return "–" if value is None else f"{100 * value:.0f}%"
 
 
+THEME_LABELS = {
+    "risk_management": "Risk management",
+    "anti_fraud": "Anti-fraud",
+    "customer_service": "Customer service",
+    "process_reengineering": "Process re-engineering",
+}
+WORD_LABELS = {
+    "changes_requested": "changes requested",
+    "waived": "waived (override)",
+    "no_data": "no data",
+}
+
+
+@cache
+def _principle_names() -> dict[str, str]:
+    """Principle ids to their names in the programme's framework (read once)."""
+    from finsandbox.supervision.framework import load_framework
+
+    try:
+        return {p.id: p.name for p in load_framework().framework.principles}
+    except Exception:  # a broken framework file must not take every page down; ids still read
+        return {}
+
+
+def label(value: object) -> str:
+    """How an identifier reads to a person: states, themes, principles, decisions."""
+    from finsandbox.programme.lifecycle import LABELS
+
+    if value is None:
+        return ""
+    text = str(value)
+    return (
+        THEME_LABELS.get(text)
+        or _principle_names().get(text)
+        or LABELS.get(text)
+        or WORD_LABELS.get(text)
+        or text.replace("_", " ")
+    )
+
+
+def number(value: object, digits: int = 2) -> str:
+    """A number as people read it: whole numbers plain, others rounded; booleans as yes/no."""
+    if value is None:
+        return "–"
+    if isinstance(value, bool):
+        return "yes" if value else "no"
+    if isinstance(value, int):
+        return f"{value:,}"
+    if isinstance(value, float):
+        return f"{value:,.0f}" if value.is_integer() and abs(value) >= 1 else f"{value:.{digits}f}"
+    return str(value)
+
+
 _env = Environment(
     loader=PackageLoader("finsandbox.web", "templates"),
     autoescape=select_autoescape(["html"]),
@@ -75,6 +129,8 @@ _env = Environment(
 )
 _env.filters["when"] = _when
 _env.filters["pct"] = _pct
+_env.filters["label"] = label
+_env.filters["num"] = number
 _env.filters["short"] = lambda value: str(value or "")[:8]
 
 

@@ -21,6 +21,7 @@ from finsandbox.supervision.reviews import (
     SEVERITIES,
     add_action,
     add_finding,
+    blockers,
     decide,
     get_review,
     list_reviews,
@@ -136,8 +137,8 @@ def review_queue(page: Viewer, workspace: str = "", status: str = "") -> Respons
     rows = [
         {
             "review": r,
-            "open_findings": sum(1 for f in r.findings if f.status != "resolved"),
-            "open_actions": sum(1 for a in r.actions if a.status != "resolved"),
+            "open_findings": sum(1 for f in r.findings if f.status == "open"),
+            "open_actions": sum(1 for a in r.actions if a.status == "open"),
         }
         for r in reviews
     ]
@@ -168,6 +169,7 @@ def _review_page(
             "principles": list(review.scorecard.data.get("principles", {}).items()),
             "severities": SEVERITIES,
             "decisions": DECISIONS,
+            "blockers": blockers(review),
             "form": form or {},
             "errors": errors or {},
             "is_supervisor": page.may("review.decide", ws),
@@ -281,13 +283,41 @@ def resolve_page(
 
 @router.post("/reviews/{review_id}/decide", include_in_schema=False)
 def decide_page(
-    page: Editor, review_id: str, decision: Annotated[str, Form()] = "", note: Annotated[str, Form()] = ""
+    page: Editor,
+    review_id: str,
+    decision: Annotated[str, Form()] = "",
+    note: Annotated[str, Form()] = "",
+    override_reason: Annotated[str, Form()] = "",
+    confirm: Annotated[str, Form()] = "",
 ) -> Response:
-    form = {"_form": "decide", "decision": decision, "decide_note": note}
-    return _act(
-        page,
-        review_id,
-        form,
-        lambda r: decide(page.session, page.user, r.id, decision=decision, note=note),
-        "decision",
-    )
+    """Record a decision: nothing is preselected, and every problem with the form is shown at once."""
+    review = review_for(page, review_id)
+    page.authorize("review.decide", review.workspace)
+    form = {"_form": "decide", "decision": decision, "decide_note": note, "override_reason": override_reason}
+    errors: dict[str, str] = {}
+    if decision not in DECISIONS:
+        errors["decision"] = "Choose a decision."
+    if decision == "accepted" and not note.strip():
+        errors["note"] = "Say why the review is accepted; accepting needs a note."
+    if confirm != "yes":
+        errors["confirm"] = "Tick the box to confirm the decision."
+    if errors:
+        errors["decide"] = "The decision was not recorded; see the problems below."
+        return _review_page(page, review, form, errors, 400)
+    try:
+        with page.session.begin_nested():
+            decide(
+                page.session,
+                page.user,
+                review.id,
+                decision=decision,
+                note=note,
+                override_reason=override_reason or None,
+            )
+    except (NotFound, PermissionDenied):
+        raise
+    except FinsandboxError as exc:
+        page.session.refresh(review)
+        field = exc.param if exc.param in ("note", "decision") else "decide"
+        return _review_page(page, review, form, {field: exc.message, "decide": exc.message}, 400)
+    return RedirectResponse(f"/reviews/{review.id}#decision", status_code=303)

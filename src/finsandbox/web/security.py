@@ -179,3 +179,34 @@ def login_throttle(session: Session, email: str, ip: str, now: datetime | None =
 def record_attempt(session: Session, email: str, ip: str, succeeded: bool) -> None:
     session.add(LoginAttempt(email=email.strip().lower()[:254], ip=ip[:64], succeeded=succeeded))
     session.flush()
+
+
+def _fernet() -> Any:
+    import base64
+    import hashlib
+
+    from cryptography.fernet import Fernet
+
+    key = hashlib.sha256(("finsandbox.web.flash:" + _secret()).encode()).digest()
+    return Fernet(base64.urlsafe_b64encode(key))
+
+
+FLASH_TTL = 300
+
+
+def seal(text: str) -> str:
+    """Encrypt a value to carry once across a redirect in the (signed, not encrypted) session cookie:
+    a new key's secret survives post/redirect/get without being readable from the cookie."""
+    return str(_fernet().encrypt(text.encode()).decode())
+
+
+def unseal(token: str | None) -> str | None:
+    """The sealed value, or None when it is missing, tampered with or older than FLASH_TTL seconds."""
+    from cryptography.fernet import InvalidToken
+
+    if not token:
+        return None
+    try:
+        return str(_fernet().decrypt(token.encode(), ttl=FLASH_TTL).decode())
+    except (InvalidToken, ValueError):
+        return None

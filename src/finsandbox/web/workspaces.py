@@ -11,10 +11,11 @@ from sqlalchemy import func, select
 
 from finsandbox.access import create_key, list_keys, revoke_key
 from finsandbox.access.keys import key_state
-from finsandbox.errors import FinsandboxError, NotFound
-from finsandbox.programme import get_workspace, list_endpoints, list_members, set_guard_policy
+from finsandbox.errors import FinsandboxError, NotFound, PermissionDenied
+from finsandbox.programme import get_workspace, lifecycle, list_endpoints, list_members, set_guard_policy
 from finsandbox.store.models import ApiKey, Finding, Membership, Review, Scorecard, Trial, Workspace
 from finsandbox.web.base import Editor, Page, Viewer, field_errors, require
+from finsandbox.web.security import seal, unseal
 
 router = APIRouter()
 
@@ -43,7 +44,7 @@ def open_findings(page: Page, workspace_id: str) -> int:
         page.session.scalar(
             select(func.count(Finding.id))
             .join(Review, Review.id == Finding.review_id)
-            .where(Review.workspace_id == workspace_id, Finding.status != "resolved")
+            .where(Review.workspace_id == workspace_id, Finding.status == "open")
         )
         or 0
     )
@@ -87,6 +88,8 @@ def _workspace_page(
     new_secret: str | None = None,
     key_form: dict[str, Any] | None = None,
     key_errors: dict[str, str] | None = None,
+    state_form: dict[str, Any] | None = None,
+    state_errors: dict[str, str] | None = None,
     status: int = 200,
 ) -> HTMLResponse:
     keys = list_keys(page.session, ws)
@@ -102,6 +105,10 @@ def _workspace_page(
             "key_form": key_form or {},
             "key_errors": key_errors or {},
             "can_edit": page.may("key.manage", ws),
+            "can_move": page.may("workspace.state", ws),
+            "next_states": [s for s in lifecycle.next_states(ws.status) if s != "withdrawn"],
+            "state_form": state_form or {},
+            "state_errors": state_errors or {},
         },
         status,
     )
@@ -109,17 +116,47 @@ def _workspace_page(
 
 @router.get("/w/{slug}", include_in_schema=False)
 def workspace(page: Viewer, slug: str) -> Response:
-    return _workspace_page(page, workspace_for(page, slug))
+    """The workspace; a key created just before is shown once (it came through the redirect sealed)."""
+    ws = workspace_for(page, slug)
+    session = page.request.scope.get("session") or {}
+    flash = session.pop("new_key", None)
+    secret = None
+    if isinstance(flash, dict) and flash.get("ws") == ws.id:
+        secret = unseal(flash.get("secret"))
+    response = _workspace_page(page, ws, new_secret=secret)
+    response.headers["Cache-Control"] = "no-store"
+    return response
 
 
-def _limit(value: str, field: str) -> int | None:
-    value = value.strip()
-    if not value:
-        return None
-    try:
-        return int(value)
-    except ValueError:
-        raise FinsandboxError(f"{field} must be a whole number", param=field) from None
+LIMITS = {
+    "rpm_limit": "Requests per minute",
+    "tpm_limit": "Tokens per minute",
+    "token_budget": "Token budget",
+}
+MAX_LIMIT = 10**12
+
+
+def parse_limits(form: dict[str, str]) -> tuple[dict[str, int | None], dict[str, str]]:
+    """Each optional limit as a positive whole number (blank: no limit), with every problem in words."""
+    values: dict[str, int | None] = {}
+    errors: dict[str, str] = {}
+    for field, name in LIMITS.items():
+        text = (form.get(field) or "").strip().replace(",", "").replace("_", "")
+        if not text:
+            values[field] = None
+            continue
+        try:
+            value = int(text)
+        except ValueError:
+            errors[field] = f"{name} must be a whole number, such as 60 (or blank for no limit)."
+            continue
+        if value <= 0:
+            errors[field] = f"{name} must be more than zero (or blank for no limit)."
+        elif value > MAX_LIMIT:
+            errors[field] = f"{name} must be at most {MAX_LIMIT:,}."
+        else:
+            values[field] = value
+    return values, errors
 
 
 @router.post("/w/{slug}/keys", include_in_schema=False)
@@ -131,24 +168,49 @@ def create_key_page(
     tpm_limit: Annotated[str, Form()] = "",
     token_budget: Annotated[str, Form()] = "",
 ) -> Response:
-    """Create a key and show its secret once, in this response only (it is never stored)."""
+    """Create a key, then redirect (post/redirect/get): a reload cannot create a second key, and the
+    secret is shown once on the page the redirect lands on (it is never stored)."""
     ws = workspace_for(page, slug, "key.manage")
     form = {"name": name, "rpm_limit": rpm_limit, "tpm_limit": tpm_limit, "token_budget": token_budget}
+    limits, errors = parse_limits(form)
+    if not name.strip():
+        errors["name"] = "Give the key a name, such as the app that will use it."
+    if errors:
+        return _workspace_page(page, ws, key_form=form, key_errors=errors, status=400)
     try:
-        new = create_key(
-            page.session,
-            ws,
-            name=name,
-            actor=page.actor,
-            rpm_limit=_limit(rpm_limit, "rpm_limit"),
-            tpm_limit=_limit(tpm_limit, "tpm_limit"),
-            token_budget=_limit(token_budget, "token_budget"),
-        )
+        new = create_key(page.session, ws, name=name.strip(), actor=page.actor, **limits)
     except FinsandboxError as exc:
         return _workspace_page(page, ws, key_form=form, key_errors=field_errors(exc, "name"), status=400)
-    response = _workspace_page(page, ws, new_secret=new.secret)
-    response.headers["Cache-Control"] = "no-store"
-    return response
+    session = page.request.scope.get("session")
+    if session is not None:
+        session["new_key"] = {"ws": ws.id, "secret": seal(new.secret)}
+    return RedirectResponse(f"/w/{ws.slug}#keys", status_code=303)
+
+
+@router.post("/w/{slug}/state", include_in_schema=False)
+def move_use_case(
+    page: Editor, slug: str, to: Annotated[str, Form()] = "", note: Annotated[str, Form()] = ""
+) -> Response:
+    """A supervisor moves the use case on: conclude it (with the exit decision), or back to experimenting."""
+    ws = workspace_for(page, slug, "workspace.state")
+    form = {"to": to, "note": note}
+    errors: dict[str, str] = {}
+    if to not in lifecycle.next_states(ws.status):
+        errors["to"] = "Choose where the use case goes next."
+    if to == "concluded" and not note.strip():
+        errors["note"] = "Say how the use case concluded (the exit decision)."
+    if not errors:
+        try:
+            with page.session.begin_nested():
+                lifecycle.change_state(page.session, page.user, ws, to, note=note)
+        except (NotFound, PermissionDenied):
+            raise
+        except FinsandboxError as exc:
+            errors[exc.param or "to"] = exc.message
+    if errors:
+        page.session.refresh(ws)
+        return _workspace_page(page, ws, state_form=form, state_errors=errors, status=400)
+    return RedirectResponse(f"/w/{ws.slug}#state", status_code=303)
 
 
 @router.post("/w/{slug}/keys/{prefix}/revoke", include_in_schema=False)
