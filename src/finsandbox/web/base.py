@@ -7,7 +7,7 @@ is always `authorize(user, action, resource)` from access/authz.py, never a rule
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from dataclasses import dataclass
 from datetime import datetime
 from functools import cache
@@ -185,7 +185,10 @@ async def csrf_ok(request: Request) -> bool:
     if presented is None:
         # Read (and cache) the body first: a handler that then reads it as JSON gets it again, where
         # parsing the form straight from the stream would leave "Stream consumed" behind (a 500).
-        await request.body()
+        # When the route declares Form() fields, FastAPI has already parsed the form from the stream
+        # (request.form() then returns it cached) and body() can no longer be read.
+        with suppress(RuntimeError):
+            await request.body()
         form = await request.form()
         value = form.get("csrf_token")
         presented = value if isinstance(value, str) else None
