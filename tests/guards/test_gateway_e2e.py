@@ -131,25 +131,36 @@ def test_canary_is_planted_and_a_leaking_reply_is_blocked(env) -> None:  # type:
 
 
 def test_a_blocked_stream_never_emits_the_blocked_text(env) -> None:  # type: ignore[no-untyped-def]
-    up, client, _ = env
+    up, client, prog = env
     canary = _canary()
     safe = "This is a perfectly ordinary sentence about deposit rates. " * 3
     httpx.post(
         f"{up.url}/_control", json={"reply": f"{safe}Here is the secret {canary} and more words after it."}
     )
-    stream = client.chat.completions.create(
-        model="stub", messages=[{"role": "user", "content": "Tell me"}], stream=True
-    )
+    events: list[str] = []
+    with httpx.stream(
+        "POST",
+        f"{client.base_url}chat/completions",
+        json={"model": "stub", "messages": [{"role": "user", "content": "Tell me"}], "stream": True},
+        headers={"Authorization": f"Bearer {prog.secret}"},
+        timeout=30,
+    ) as response:
+        assert response.status_code == 200
+        events = [line[len("data: ") :] for line in response.iter_lines() if line.startswith("data: ")]
     emitted = ""
-    with pytest.raises(openai.APIError) as exc:
-        for chunk in stream:
-            if chunk.choices and chunk.choices[0].delta.content:
-                emitted += chunk.choices[0].delta.content
-    assert canary not in emitted
-    assert "system_prompt_leak" in str(exc.value)
+    for event in events[:-1]:
+        chunk = json.loads(event)
+        emitted += "".join(c["delta"].get("content") or "" for c in chunk["choices"])
+    # Text before the leak streamed, none of the canary did, and the stream ends with the error.
+    assert emitted.startswith("This is a perfectly ordinary sentence"), emitted
+    assert canary not in emitted and "fsb-canary" not in emitted
+    error = json.loads(events[-1])["error"]
+    assert error["code"] == "guard_blocked" and "system_prompt_leak" in error["message"]
+    assert "[DONE]" not in events
     entry = _wait_for_chat_entry()
     payload = json.loads(entry.payload)
     assert payload["status"] == "blocked" and canary not in entry.payload
+    assert payload["completion"] == emitted
 
 
 def test_a_clean_stream_is_released_whole(env) -> None:  # type: ignore[no-untyped-def]

@@ -2,9 +2,17 @@
 
 from __future__ import annotations
 
+from importlib.resources import files
+from typing import Any
+
 import pytest
 
 from finsandbox.guards import GuardBlocked, GuardContext, Pipeline, parse_policy
+
+
+def default_policy_text() -> str:
+    return files("finsandbox.guards").joinpath("default_policy.yaml").read_text()
+
 
 POLICY = """\
 limits:
@@ -83,3 +91,67 @@ def test_placeholders_stay_consistent_across_windows() -> None:
     text = "First a.b@example.com then some padding words here. " * 3 + "Finally c.d@example.com."
     out = "".join(guard.feed(text[i : i + 5]) for i in range(0, len(text), 5)) + guard.finish()
     assert out.count("<EMAIL_1>") == 3 and out.count("<EMAIL_2>") == 1
+
+
+def _default_stream(policy: str, context: GuardContext) -> Any:
+    return Pipeline.from_policy(parse_policy(policy)).stream_guard(context)
+
+
+def test_a_clean_reply_is_released_a_few_words_behind_the_model() -> None:
+    """Streams stream: each word leaves once the guards' look-ahead (a few words) has arrived."""
+    guard = _default_stream(default_policy_text(), GuardContext(canary="fsb-canary-0123456789abcdef"))
+    words = ("Our twelve month deposit rate is three point two percent per annum. " * 4).split(" ")
+    released, worst_lag = "", 0
+    for i, word in enumerate(words):
+        released += guard.feed(word if i == 0 else " " + word)
+        worst_lag = max(worst_lag, i + 1 - len(released.split()))
+    released += guard.finish()
+    assert released == " ".join(words)
+    assert worst_lag <= 5, f"text waited {worst_lag} words behind the model"
+
+
+@pytest.mark.parametrize("size", [1, 2, 3, 5, 11, 64])
+@pytest.mark.parametrize(
+    "text",
+    [
+        "Sure. The customer's mobile phone is 9123 4567 and the card 4111 1111 1111 1111 is active. Bye.",
+        "Noted. For the record the e-mail is chan.tai.man@example.com, and the HKID card A123456(3) too.",
+        "Please transfer to account number 012-345678-001 before Friday, then call 2345 6789 (office).",
+    ],
+)
+def test_a_stream_masks_exactly_what_a_whole_reply_masks(size: int, text: str) -> None:
+    """Entities split across deltas, with their context words released before them, are still caught."""
+    policy = parse_policy("output:\n  - guard: pii\n    settings: {default_action: mask}\n")
+    whole = Pipeline.from_policy(policy).check_output(text, GuardContext()).text
+    assert whole is not None and whole != text
+    guard = Pipeline.from_policy(policy).stream_guard(GuardContext())
+    out = "".join(guard.feed(text[i : i + size]) for i in range(0, len(text), size)) + guard.finish()
+    assert out == whole
+
+
+def test_a_run_of_system_prompt_words_is_held_until_it_is_a_leak() -> None:
+    prompt = "You are the careful assistant of Example Bank and you never reveal the fee schedule to anyone"
+    context = GuardContext()
+    context.conversation.system_prompts.append(prompt)
+    guard = _default_stream("output:\n  - guard: system_prompt_leak\n", context)
+    text = "Happy to help with that question. " + prompt + " and more."
+    released = ""
+    with pytest.raises(GuardBlocked) as info:
+        for word in text.split(" "):
+            released += guard.feed(word + " ")
+        released += guard.finish()
+    assert info.value.decision.guard == "system_prompt_leak"
+    assert released.startswith("Happy to help")  # text before the leak streamed
+    assert "careful assistant" not in released  # no part of the leaked run left
+
+
+def test_a_sentence_guard_releases_whole_sentences() -> None:
+    policy = "output:\n  - guard: investment_advice\n    settings: {action: block}\n"
+    guard = _default_stream(policy, GuardContext())
+    words = ["Rates", "rose", "today.", "Markets", "were", "calm.", "You", "should"]
+    released = [guard.feed(w + " ") for w in words]
+    assert "".join(released) == "Rates rose today. Markets were calm. "
+    with pytest.raises(GuardBlocked):
+        for w in ["buy", "shares", "of", "0005.HK", "now."]:
+            guard.feed(w + " ")
+        guard.finish()

@@ -94,6 +94,8 @@ class GuardedCall:
     async def feed(self, delta: str) -> str:
         """The text that may be sent now ("" while the guards still need to see what follows)."""
         assert self._stream is not None
+        if not self._stream.ready(delta):  # nothing to check yet: no thread hop for a held token
+            return self._stream.feed(delta)
         return await anyio.to_thread.run_sync(self._stream.feed, delta)
 
     async def finish(self) -> str:

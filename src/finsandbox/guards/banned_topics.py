@@ -10,7 +10,7 @@ import re
 
 from pydantic import Field, field_validator
 
-from finsandbox.guards.base import Decision, Guard, GuardContext, GuardSettings, guard
+from finsandbox.guards.base import Decision, Guard, GuardContext, GuardSettings, Lookahead, guard
 from finsandbox.guards.text import fold
 
 
@@ -47,6 +47,10 @@ class BannedTopicsGuard(Guard):
             parts += [f"(?:{p})" for p in topic.patterns]
             if parts:
                 self._compiled.append((topic.name, re.compile("|".join(parts), re.IGNORECASE)))
+        # A keyword of n words needs n words of look-ahead; a pattern may span a sentence.
+        longest = max((len(k.split()) for t in self.settings.topics for k in t.keywords), default=1)
+        sentence = any(t.patterns for t in self.settings.topics)
+        self.lookahead = Lookahead(words=max(longest, 1) + 1, sentence=sentence, behind=64)
 
     def check(self, text: str, context: GuardContext) -> Decision:
         folded = fold(text)

@@ -6,6 +6,7 @@ the name in a policy YAML resolves to a class whose settings are validated befor
 
 from __future__ import annotations
 
+import re
 from abc import ABC, abstractmethod
 from collections import Counter
 from dataclasses import dataclass, field
@@ -144,12 +145,55 @@ class GuardSettings(BaseModel):
 
 StreamScope = Literal["window", "final"]
 
+_WORD_START = re.compile(r"(?:^|(?<=\s))\S")
+_SENTENCE_END = re.compile(r"[.!?]+[\"')\]]*\s+|[。！？]+|\n")
+
+
+@dataclass(frozen=True)
+class Lookahead:
+    """How much of what follows a guard must see before streamed text may be released to the caller.
+
+    `words`: a finding can span this many words, so the last `words` words (the last one perhaps
+    still incomplete) wait for more text; a finding that starts in released text is then always
+    whole in the text checked with it, and is caught before any of it leaves. `sentence`: the guard
+    judges whole sentences, so an unfinished sentence waits for its end (up to the policy's
+    `stream_window_chars`; a longer one is released `words` behind). `behind`: characters of
+    already released text the guard must see again as left context (a context word before a
+    number makes it a phone number).
+    """
+
+    words: int = 4
+    sentence: bool = False
+    behind: int = 0
+
+    def holdback(self, text: str, window: int) -> int:
+        """The number of characters at the end of `text` that must wait for what follows."""
+        if self.sentence:
+            ends = [m.end() for m in _SENTENCE_END.finditer(text)]
+            unfinished = len(text) - (ends[-1] if ends else 0)
+            if unfinished <= window:
+                return unfinished
+        return _last_words(text, self.words)
+
+
+def _last_words(text: str, n: int) -> int:
+    """Characters from the start of the n-th last word to the end (the whole text if it is shorter)."""
+    if n <= 0:
+        return 0
+    starts = [m.start() for m in _WORD_START.finditer(text)]
+    if len(starts) < n:
+        return len(text)
+    return len(text) - starts[-n]
+
 
 class Guard(ABC):
     """One check. Subclasses set `name` and `Settings` and implement `check`.
 
-    `stream_scope` says how a streaming response is checked: "window" guards see each window before
-    it is released; "final" guards see the whole output at the end and may only append to it.
+    `stream_scope` says how a streaming response is checked: "window" guards see the held-back
+    text before any of it is released; "final" guards see the whole output at the end and may only
+    append to it. `lookahead` (or, for a need that depends on the text, `holdback`) says how much
+    of what follows a window guard must see first: a few words for most, a sentence for some. A
+    guard that says nothing is given a sentence, the safe choice.
     """
 
     name: ClassVar[str]
@@ -162,9 +206,15 @@ class Guard(ABC):
             settings = self.Settings.model_validate(settings or {})
         self.settings = settings
 
+    lookahead: Lookahead = Lookahead(words=8, sentence=True, behind=64)
+
     @property
     def stream_scope(self) -> StreamScope:
         return "window"
+
+    def holdback(self, text: str, context: GuardContext, window: int) -> int:
+        """How many characters at the end of streamed `text` must wait for more before release."""
+        return self.lookahead.holdback(text, window)
 
     @abstractmethod
     def check(self, text: str, context: GuardContext) -> Decision:

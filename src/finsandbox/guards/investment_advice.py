@@ -17,6 +17,7 @@ from finsandbox.guards.base import (
     Guard,
     GuardContext,
     GuardSettings,
+    Lookahead,
     StreamScope,
     append_text,
     guard,
@@ -65,6 +66,7 @@ class InvestmentAdviceGuard(Guard):
     Settings = InvestmentAdviceSettings
     settings: InvestmentAdviceSettings
     directions = ("output",)
+    lookahead = Lookahead(words=8, sentence=True, behind=64)  # its signals span a sentence
 
     @property
     def stream_scope(self) -> StreamScope:

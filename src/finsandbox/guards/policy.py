@@ -93,8 +93,12 @@ class Limits(BaseModel):
 
     max_input_chars: int = Field(default=100_000, ge=1, description="larger inputs are refused (HTTP 413)")
     timeout_ms: int = Field(default=1_000, ge=1, le=60_000, description="per guard call; slower is a block")
-    stream_window_chars: int = Field(default=256, ge=16, description="streamed text is checked in windows")
-    stream_holdback_chars: int = Field(default=128, ge=0, description="kept back so entities are never split")
+    stream_window_chars: int = Field(
+        default=256, ge=16, description="the most streamed text held back waiting for a sentence to end"
+    )
+    stream_holdback_chars: int = Field(
+        default=0, ge=0, description="streamed characters held back beyond what the guards ask for"
+    )
 
 
 class GuardPolicy(BaseModel):

@@ -1,16 +1,21 @@
-"""Guarding a streamed reply: only text that has passed the output guards ever leaves.
+"""Guarding a streamed reply: only text that has passed the output guards ever leaves, and it
+leaves as soon as the guards can vouch for it.
 
-Deltas are buffered. Once the buffer holds a window plus a hold-back, everything up to a cut point
-(a sentence end, else a space, at least `holdback` characters before the end) is released, after:
+Each window guard declares its look-ahead (`Guard.lookahead`, or `Guard.holdback` when the need
+depends on the text): a few words for most, a sentence for some. After each delta the text
+before the largest hold-back (cut at a word boundary) is released, after:
 
-1. the whole buffer passes the window guards (so a block anywhere, even in the hold-back, stops the
-   stream before more text leaves), and
-2. the released prefix, redacted on its own, agrees with the whole buffer redacted: if they differ,
-   something (a card number, an email) straddles the cut, so nothing is released until it does not.
+1. the held text, with up to `behind` characters of already released text before it as left
+   context, passes the window guards (so a block anywhere, even in the held-back words, stops
+   the stream before more text leaves), and
+2. where a guard redacted something, the released part redacted on its own agrees with the whole
+   redacted: if they differ, an entity straddles the cut, so nothing is released until it does not.
 
-Guards with `stream_scope == "final"` (disclosure, investment disclaimers) see the whole reply at
-`finish` and may only append to it. A block raises GuardBlocked and every later call raises it again;
-the gateway ends the stream with an error event.
+Because a finding up to the look-ahead's length that starts in released text is always whole in
+the text checked when it was released, no part of it leaves before it is caught. Guards with
+`stream_scope == "final"` (disclosure, investment disclaimers) see the whole reply at `finish`
+and may only append to it. A block raises GuardBlocked and every later call raises it again; the
+gateway ends the stream with an error event.
 """
 
 from __future__ import annotations
@@ -26,8 +31,7 @@ from finsandbox.guards.errors import GuardBlocked
 if TYPE_CHECKING:
     from finsandbox.guards.pipeline import Pipeline, _Step
 
-_SENTENCE_END = re.compile(r"[.!?。！？]\s|\n")
-_SPACE = re.compile(r"\s")
+_WORD_START = re.compile(r"(?:^|(?<=\s))\S")
 
 
 class StreamGuard:
@@ -36,12 +40,14 @@ class StreamGuard:
         self._context = context
         limits = pipeline.policy.limits
         self._window = limits.stream_window_chars
-        self._holdback = limits.stream_holdback_chars
+        self._extra = limits.stream_holdback_chars
         self._window_steps: list[_Step] = [
             s for s in pipeline.output_steps if s.guard.stream_scope == "window"
         ]
         self._final_steps: list[_Step] = [s for s in pipeline.output_steps if s.guard.stream_scope == "final"]
-        self._buffer = ""
+        self._behind = max((s.guard.lookahead.behind for s in self._window_steps), default=0)
+        self._buffer = ""  # received, not yet released
+        self._margin = ""  # the end of the released raw text: left context for the next check
         self._released: list[str] = []
         self._chunks = 0
         self._error: Exception | None = None
@@ -53,15 +59,20 @@ class StreamGuard:
         """Everything released so far (already guarded): what the ledger records as the completion."""
         return "".join(self._released)
 
+    def ready(self, delta: str) -> bool:
+        """Whether feeding `delta` could release text (cheap; lets a caller skip a thread hop)."""
+        return self._error is not None or self._cut_point(self._buffer + (delta or "")) > 0
+
     def feed(self, delta: str) -> str:
         """Add a delta; return the text now safe to send (often "")."""
         self._raise_if_failed()
         if self._finished:
             raise RuntimeError("stream already finished")
         self._buffer += delta or ""
-        if len(self._buffer) < self._window + self._holdback:
+        cut = self._cut_point(self._buffer)
+        if cut <= 0:
             return ""
-        return self._guarded(self._release)
+        return self._guarded(lambda: self._release(cut))
 
     def finish(self) -> str:
         """Check and return the rest of the reply, plus anything a final-scope guard appends."""
@@ -85,36 +96,64 @@ class StreamGuard:
         if self._error is not None:
             raise self._error
 
-    def _check(self, text: str, context: GuardContext, *, commit: bool) -> tuple[str, list[Decision]]:
+    def _cut_point(self, buffer: str) -> int:
+        """Where the releasable text ends: before every guard's hold-back, at a word start."""
+        keep = self._extra
+        for step in self._window_steps:
+            try:
+                keep = max(keep, step.guard.holdback(buffer, self._context, self._window))
+            except Exception:  # fail closed: a guard that cannot say holds everything back
+                return 0
+        limit = len(buffer) - keep
+        if limit <= 0:
+            return 0
+        # The start of the word the limit falls in (or that starts at the limit) ends the release.
+        if limit < len(buffer) and not buffer[limit - 1].isspace() and not buffer[limit].isspace():
+            starts = [m.start() for m in _WORD_START.finditer(buffer, 0, limit)]
+            return starts[-1] if starts else 0
+        return limit
+
+    def _check(self, text: str, context: GuardContext) -> tuple[str, list[Decision]]:
+        """The text after the window guards' redactions; raises GuardBlocked on a block."""
         location = f"stream[{self._chunks}]"
         new, decisions, blocked = self._pipeline._run_chain(self._window_steps, text, context, location)
         if blocked:
             self.decisions.extend(decisions)
             raise GuardBlocked(decisions[-1], "output")
-        if commit:
-            self.decisions.extend(decisions)
         return new, decisions
 
-    def _release(self) -> str:
-        cut = self._cut_point()
-        if cut <= 0:
-            return ""
-        whole, _ = self._check(self._buffer, self._scratch(), commit=False)
-        trial = self._scratch()
-        prefix, decisions = self._check(self._buffer[:cut], trial, commit=False)
-        if not whole.startswith(prefix):
-            return ""  # an entity straddles the cut; wait until it lies wholly in the prefix
-        self.decisions.extend(decisions)
-        self._adopt(trial)
+    def _release(self, cut: int) -> str:
+        margin, head = self._margin, self._buffer[:cut]
+        whole, decisions = self._check(margin + self._buffer, self._scratch())
+        if all(d.action is Action.ALLOW for d in decisions):
+            out = head  # nothing anywhere needs changing: the head goes as it is
+        else:
+            seen, _ = self._check(margin, self._scratch()) if margin else ("", [])
+            trial = self._scratch()
+            prefix, decisions = self._check(margin + head, trial)
+            if not (prefix.startswith(seen) and whole.startswith(prefix)):
+                return ""  # an entity straddles the cut; wait until it lies wholly in the head
+            out = prefix[len(seen) :]
+            if out != head:
+                self.decisions.extend(decisions)
+            self._adopt(trial)
         self._buffer = self._buffer[cut:]
+        self._margin = _tail(margin + head, self._behind)
         self._chunks += 1
-        self._released.append(prefix)
-        return prefix
+        self._released.append(out)
+        return out
 
     def _flush(self) -> str:
         rest = ""
         if self._buffer:
-            rest, _ = self._check(self._buffer, self._context, commit=True)
+            rest, decisions = self._check(self._margin + self._buffer, self._context)
+            if self._margin:
+                seen, _ = self._check(self._margin, self._scratch())
+                if rest.startswith(seen):
+                    rest = rest[len(seen) :]
+                else:  # the left context reads differently now: check the rest on its own
+                    rest, decisions = self._check(self._buffer, self._context)
+            self.decisions.extend(decisions)
             self._buffer = ""
         so_far = self.released_text + rest
         current = so_far
@@ -135,20 +174,19 @@ class StreamGuard:
         self._released.append(out)
         return out
 
-    def _cut_point(self) -> int:
-        limit = len(self._buffer) - self._holdback
-        if limit <= 0:
-            return 0
-        head = self._buffer[:limit]
-        ends = [m.end() for m in _SENTENCE_END.finditer(head, max(0, limit - self._window))]
-        if ends:
-            return ends[-1]
-        spaces = [m.end() for m in _SPACE.finditer(head, max(0, limit - self._window))]
-        return spaces[-1] if spaces else limit
-
     def _scratch(self) -> GuardContext:
         return replace(self._context, conversation=self._context.conversation.copy())
 
     def _adopt(self, trial: GuardContext) -> None:
         """Keep the placeholders the released prefix allocated (they are now in the client's hands)."""
         self._context.conversation.adopt(trial.conversation)
+
+
+def _tail(text: str, size: int) -> str:
+    """The last `size` characters or more of `text`, starting at a word."""
+    if size <= 0 or not text:
+        return ""
+    if len(text) <= size:
+        return text
+    starts = [m.start() for m in _WORD_START.finditer(text, 0, len(text) - size + 1)]
+    return text[starts[-1] :] if starts else text

@@ -15,7 +15,7 @@ from functools import lru_cache
 
 from pydantic import Field
 
-from finsandbox.guards.base import Decision, Guard, GuardContext, GuardSettings, guard
+from finsandbox.guards.base import Decision, Guard, GuardContext, GuardSettings, Lookahead, guard
 from finsandbox.guards.text import fold
 
 _WORD = re.compile(r"\w+")
@@ -49,6 +49,19 @@ class SystemPromptLeakGuard(Guard):
     Settings = SystemPromptLeakSettings
     settings: SystemPromptLeakSettings
     directions = ("output",)
+    # The canary is one word; a spaced-out canary or a run of prompt words is held by `holdback`.
+    lookahead = Lookahead(words=1)
+
+    def holdback(self, text: str, context: GuardContext, window: int) -> int:
+        """Hold back only what could be the start of a leak: the end of the text that continues
+        into the canary, or a run of words that is also a run of the system prompt's words."""
+        keep = super().holdback(text, context, window)
+        if self.settings.canary and context.canary:
+            keep = max(keep, _canary_start(text, context.canary))
+        n = self.settings.overlap_words
+        if n and context.conversation.system_prompts:
+            keep = max(keep, _prompt_run(text, context.conversation.system_prompts, n))
+        return keep
 
     def check(self, text: str, context: GuardContext) -> Decision:
         if self.settings.canary and context.canary and _contains_canary(text, context.canary):
@@ -63,6 +76,40 @@ class SystemPromptLeakGuard(Guard):
                         text, f"output repeats {n}+ consecutive words of the system prompt", 0.9
                     )
         return self.allow(text, "no system-prompt leakage")
+
+
+def _canary_start(text: str, canary: str) -> int:
+    """Characters at the end of `text` that, spaces removed, are the beginning of the canary."""
+    target = canary.casefold()
+    squashed: list[str] = []
+    positions: list[int] = []
+    for i in range(len(text) - 1, -1, -1):  # the last len(canary) visible characters, backwards
+        if len(squashed) >= len(target):
+            break
+        if not re.match(r"[\s\u200b-\u200f\u2060\ufeff]", text[i]):
+            squashed.append(text[i].casefold())
+            positions.append(i)
+    tail = "".join(reversed(squashed))
+    for size in range(min(len(tail), len(target) - 1), 0, -1):
+        if target.startswith(tail[-size:]):
+            return len(text) - positions[size - 1]
+    return 0
+
+
+def _prompt_run(text: str, prompts: list[str], n: int) -> int:
+    """Characters from the start of the longest run (< n words) of system-prompt words that ends
+    the text's complete words, to the end; the last word may still be growing."""
+    matches = list(_WORD.finditer(text))
+    if len(matches) < 2:
+        return 0
+    words = [fold(m.group()) for m in matches[:-1]]
+    run = 0
+    for k in range(1, min(n, len(words) + 1)):
+        gram = tuple(words[-k:])
+        if not any(gram in _shingles(p, k) for p in prompts):
+            break
+        run = k
+    return len(text) - matches[-1 - run].start() if run else 0
 
 
 def _contains_canary(text: str, canary: str) -> bool:

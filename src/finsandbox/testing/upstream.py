@@ -2,8 +2,9 @@
 
 It records every request body it receives (GET /_requests), so tests can assert on exactly
 what reached the backend, and can be told (POST /_control) to fail with a status code, to
-answer slowly, or to answer with a fixed reply instead of the echo.
-Run it with `python -m finsandbox.testing.upstream --port 8001 [--delay-ms 100]`.
+answer slowly, to answer with a fixed reply instead of the echo, or to stream at a model's
+pace (`tokens_per_s`: one word per token, the first after one token's time).
+Run it with `python -m finsandbox.testing.upstream --port 8001 [--delay-ms 100] [--tokens-per-s 100]`.
 """
 
 from __future__ import annotations
@@ -21,9 +22,9 @@ from starlette.responses import JSONResponse, Response, StreamingResponse
 from starlette.routing import Route
 
 
-def create_upstream(delay_ms: float = 0.0, model: str = "stub-model") -> Starlette:
+def create_upstream(delay_ms: float = 0.0, model: str = "stub-model", tokens_per_s: float = 0.0) -> Starlette:
     received: list[dict[str, Any]] = []
-    state: dict[str, Any] = {"fail_status": None, "delay_ms": delay_ms}
+    state: dict[str, Any] = {"fail_status": None, "delay_ms": delay_ms, "tokens_per_s": tokens_per_s}
 
     def answer_for(body: dict[str, Any]) -> str:
         if state.get("reply"):
@@ -72,8 +73,13 @@ def create_upstream(delay_ms: float = 0.0, model: str = "stub-model") -> Starlet
                 }
             )
 
+        pace = float(state.get("tokens_per_s") or 0.0)
+
         async def events():  # type: ignore[no-untyped-def]
+            started = time.perf_counter()
             for i, word in enumerate(words):
+                if pace:  # on a schedule, so a slow reader does not slow the "model" down
+                    await asyncio.sleep(max(0.0, started + (i + 1) / pace - time.perf_counter()))
                 piece = word if i == 0 else " " + word
                 chunk = {
                     "id": cid,
@@ -126,8 +132,10 @@ def main() -> None:
     parser.add_argument("--host", default="127.0.0.1")
     parser.add_argument("--port", type=int, default=8001)
     parser.add_argument("--delay-ms", type=float, default=0.0)
+    parser.add_argument("--tokens-per-s", type=float, default=0.0, help="stream at this pace (0: at once)")
     args = parser.parse_args()
-    uvicorn.run(create_upstream(args.delay_ms), host=args.host, port=args.port, log_level="warning")
+    app = create_upstream(args.delay_ms, tokens_per_s=args.tokens_per_s)
+    uvicorn.run(app, host=args.host, port=args.port, log_level="warning")
 
 
 if __name__ == "__main__":

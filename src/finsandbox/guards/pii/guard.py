@@ -11,7 +11,16 @@ from typing import Literal
 
 from pydantic import Field, field_validator
 
-from finsandbox.guards.base import Action, Decision, Guard, GuardContext, GuardSettings, Span, guard
+from finsandbox.guards.base import (
+    Action,
+    Decision,
+    Guard,
+    GuardContext,
+    GuardSettings,
+    Lookahead,
+    Span,
+    guard,
+)
 from finsandbox.guards.pii import detect, entity_types, ner
 
 PIIAction = Literal["placeholder", "mask", "block", "allow"]
@@ -52,6 +61,9 @@ def _check_entity_types(names: object) -> None:
 class PIIGuard(Guard):
     Settings = PIISettings
     settings: PIISettings
+    # Entities span up to four words (a spaced card number); context words sit up to 48 characters
+    # before a number, so that much released text is checked again with what follows.
+    lookahead = Lookahead(words=4, behind=64)
 
     def __init__(self, settings: PIISettings | dict | None = None) -> None:
         super().__init__(settings)
