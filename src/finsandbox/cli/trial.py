@@ -45,7 +45,11 @@ def _run_with_progress(trial_id: str, total_hint: int) -> Any:
                 last = f"{result.recipe}/{result.case_id[:30]}: {mark}"
             progress.update(task, completed=done, total=total, last=last)
 
-        return asyncio.run(run_trial(trial_id, actor=actor(), on_progress=on_progress))
+        trial = asyncio.run(run_trial(trial_id, actor=actor(), on_progress=on_progress))
+    from finsandbox.supervision.completion import scorecard_on_completion
+
+    scorecard_on_completion(trial_id)  # grades exist as soon as the trial completes
+    return trial
 
 
 def _print_summary(trial: Any) -> None:

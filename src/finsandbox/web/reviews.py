@@ -29,7 +29,7 @@ from finsandbox.supervision.reviews import (
     resolve,
     respond,
 )
-from finsandbox.supervision.scorecards import build_scorecard
+from finsandbox.supervision.scorecards import build_scorecard, compare, list_scorecards
 from finsandbox.web.base import Editor, Page, Viewer
 from finsandbox.web.trials import case_context, case_result_for, trial_for
 from finsandbox.web.workspaces import workspace_for
@@ -37,37 +37,95 @@ from finsandbox.web.workspaces import workspace_for
 router = APIRouter()
 
 
+def workspace_cards(page: Page, workspace_id: str) -> list[Scorecard]:
+    """The latest scorecard of each completed trial of a use case, oldest trial first (its history)."""
+    cards = page.session.scalars(
+        select(Scorecard)
+        .join(Trial, Trial.id == Scorecard.trial_id)
+        .where(Scorecard.workspace_id == workspace_id)
+        .order_by(Trial.created_at, Scorecard.version)
+    )
+    latest: dict[str, Scorecard] = {}
+    for card in cards:
+        latest[card.trial_id] = card  # later versions replace earlier ones, trial order kept
+    return list(latest.values())
+
+
 @router.get("/trials/{trial_id}/scorecard", include_in_schema=False)
-def scorecard_page(page: Editor, trial_id: str) -> Response:
-    """The trial's current scorecard (a new version is built when the scores or the framework changed)."""
+def scorecard_page(page: Viewer, trial_id: str, version: int = 0) -> Response:
+    """The trial's scorecard as built when the trial finished: principles with their failing and worst
+    cases, its versions, the use case's trend and the change since the previous trial. Reading only:
+    viewing never builds a scorecard or writes to the ledger."""
     trial = trial_for(page, trial_id, "scorecard.view")
-    if trial.status != "completed":
-        raise InvalidRequest(
-            f"trial {trial.name!r} is {trial.status}; its scorecard exists once it completes"
+    versions = list_scorecards(page.session, trial.id)
+    card = next((c for c in versions if c.version == version), None) if version else None
+    card = card or (versions[-1] if versions else None)
+    can_build = trial.status == "completed" and page.may("scorecard.build", trial.workspace)
+    if card is None:
+        return page.render(
+            "scorecard.html",
+            {"trial": trial, "ws": trial.workspace, "card": None, "can_build": can_build},
         )
-    card, _created = build_scorecard(page.session, trial.id, actor=page.actor, user=page.user)
-    reviews = list(page.session.scalars(select(Review).where(Review.scorecard_id == card.id)))
     principles = [(pid, p) for pid, p in card.data.get("principles", {}).items() if p.get("judged")]
     chart = charts.data_uri(
         charts.rate_bars(
             [p["name"] for _, p in principles],
             [p.get("pass_rate") for _, p in principles],
             [p.get("ci") for _, p in principles],
-            "Pass rate by principle",
+            "Pass rate by principle (bars: 95% interval)",
         )
     )
+    history = workspace_cards(page, trial.workspace_id)
+    trend = None
+    if len(history) >= 2:
+        names = {pid: p["name"] for pid, p in principles}
+        series: dict[str, list[float | None]] = {
+            "overall": [c.data["overall"].get("pass_rate") for c in history]
+        }
+        for pid, name in names.items():
+            series[name] = [(c.data["principles"].get(pid) or {}).get("pass_rate") for c in history]
+        trend = charts.data_uri(
+            charts.trend_chart(
+                [c.trial.name for c in history], series, "Pass rate from one trial to the next"
+            )
+        )
+    position = next((i for i, c in enumerate(history) if c.trial_id == trial.id), None)
+    previous = history[position - 1] if position else None
+    comparison = compare(previous, card) if previous is not None else None
+    reviews = list(page.session.scalars(select(Review).where(Review.scorecard_id == card.id)))
+    stale = versions[-1].score_version != trial.score_version if versions else False
     return page.render(
         "scorecard.html",
         {
             "chart": chart,
+            "trend": trend,
             "trial": trial,
             "ws": trial.workspace,
             "card": card,
             "data": card.data,
+            "versions": versions,
+            "history": history,
+            "previous": previous,
+            "comparison": comparison,
             "reviews": reviews,
+            "stale": stale,
+            "can_build": can_build,
             "can_open": page.may("review.open", trial.workspace),
         },
     )
+
+
+@router.post("/trials/{trial_id}/scorecard", include_in_schema=False)
+def build_scorecard_page(page: Editor, trial_id: str) -> Response:
+    """Build the scorecard now (a trial finished before scorecards were built at completion, or the
+    framework changed): a new version only when something changed."""
+    trial = trial_for(page, trial_id, "scorecard.build")
+    if trial.status != "completed":
+        raise InvalidRequest(
+            f"trial {trial.name!r} is {trial.status}; its scorecard exists once it completes"
+        )
+    build_scorecard(page.session, trial.id, actor=page.actor, user=page.user)
+    return RedirectResponse(f"/trials/{trial.id}/scorecard", status_code=303)
 
 
 @router.post("/trials/{trial_id}/review", include_in_schema=False)

@@ -6,11 +6,8 @@ this server's own gateway (loopback HTTP), so its calls are metered, guarded and
 
 from __future__ import annotations
 
-import asyncio
 import json
 import logging
-import threading
-import time
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Form
@@ -19,9 +16,8 @@ from sqlalchemy import select
 
 from finsandbox import usecases
 from finsandbox.errors import FinsandboxError, NotFound
-from finsandbox.evals.trials import FINAL, create_trial, get_trial, list_trials, results
+from finsandbox.evals.trials import FINAL, create_trial, get_trial, list_trials, request_cancel, results
 from finsandbox.programme import list_endpoints
-from finsandbox.store import session_scope
 from finsandbox.store.models import CaseResult, LedgerEntry, Review, Scorecard, Trial, UsageRecord
 from finsandbox.web.base import Editor, Page, Viewer, field_errors, require
 from finsandbox.web.playground import gateway_base
@@ -42,23 +38,12 @@ def trial_for(page: Page, trial_id: str, action: str = "trial.view") -> Trial:
     return trial
 
 
-def _run_in_background(trial_id: str, actor: str) -> None:
-    """Run the trial in a thread of its own once its row is committed; errors end up on the trial."""
-    from finsandbox.evals.trials import run_trial
+def launch_in_background(trial_id: str, actor: str) -> None:
+    """Run the trial in a thread once its row is committed, and build its scorecard when it completes."""
+    from finsandbox.evals.background import run_in_background
+    from finsandbox.supervision.completion import scorecard_on_completion
 
-    def work() -> None:
-        deadline = time.monotonic() + 30
-        while time.monotonic() < deadline:
-            with session_scope() as s:
-                if s.get(Trial, trial_id) is not None:
-                    break
-            time.sleep(0.05)
-        try:
-            asyncio.run(run_trial(trial_id, actor=actor))
-        except Exception:
-            log.exception("trial %s failed in the background", trial_id)
-
-    threading.Thread(target=work, name=f"trial-{trial_id[:8]}", daemon=True).start()
+    run_in_background(trial_id, actor, on_finish=scorecard_on_completion)
 
 
 def _trials_page(
@@ -123,7 +108,7 @@ def launch(
     except FinsandboxError as exc:
         return _trials_page(page, slug, form, field_errors(exc), 400)
     page.session.flush()
-    _run_in_background(trial.id, page.actor)
+    launch_in_background(trial.id, page.actor)
     return RedirectResponse(f"/trials/{trial.id}", status_code=303)
 
 
@@ -137,24 +122,18 @@ def _principles_by_recipe(trial: Trial) -> dict[str, list[str]]:
     return out
 
 
-@router.get("/trials/{trial_id}", include_in_schema=False)
-def trial_page(
-    page: Viewer, trial_id: str, recipe: str = "", principle: str = "", outcome: str = ""
-) -> Response:
-    trial = trial_for(page, trial_id)
+def _results_context(page: Page, trial: Trial, recipe: str, principle: str, outcome: str) -> dict[str, Any]:
     rows = results(page.session, trial.id)
     by_recipe = _principles_by_recipe(trial)
-    recipes = sorted({r.recipe for r in rows})
-    principles = sorted(
-        {p for r in rows for p in by_recipe.get(f"{r.suite}/{r.recipe}", by_recipe.get(r.recipe, []))}
-    )
+
+    def principles_of(r: CaseResult) -> list[str]:
+        return by_recipe.get(f"{r.suite}/{r.recipe}", by_recipe.get(r.recipe, []))
+
     shown = [
         r
         for r in rows
         if (not recipe or r.recipe == recipe)
-        and (
-            not principle or principle in by_recipe.get(f"{r.suite}/{r.recipe}", by_recipe.get(r.recipe, []))
-        )
+        and (not principle or principle in principles_of(r))
         and (
             not outcome
             or (outcome == "pass" and r.passed is True)
@@ -162,6 +141,23 @@ def trial_page(
             or (outcome == "error" and r.error is not None)
         )
     ]
+    return {
+        "trial": trial,
+        "rows": shown,
+        "total_rows": len(rows),
+        "recipes": sorted({r.recipe for r in rows}),
+        "principles": sorted({p for r in rows for p in principles_of(r)}),
+        "principles_of": principles_of,
+        "filters": {"recipe": recipe, "principle": principle, "outcome": outcome},
+        "final": trial.status in FINAL,
+    }
+
+
+@router.get("/trials/{trial_id}", include_in_schema=False)
+def trial_page(
+    page: Viewer, trial_id: str, recipe: str = "", principle: str = "", outcome: str = ""
+) -> Response:
+    trial = trial_for(page, trial_id)
     reviews = list(
         page.session.scalars(
             select(Review)
@@ -172,24 +168,44 @@ def trial_page(
     return page.render(
         "trial.html",
         {
-            "trial": trial,
+            **_results_context(page, trial, recipe, principle, outcome),
             "ws": trial.workspace,
-            "rows": shown,
-            "total_rows": len(rows),
-            "recipes": recipes,
-            "principles": principles,
-            "filters": {"recipe": recipe, "principle": principle, "outcome": outcome},
-            "final": trial.status in FINAL,
             "reviews": reviews,
+            "can_cancel": page.may("trial.launch", trial.workspace),
         },
     )
+
+
+@router.get("/trials/{trial_id}/results", include_in_schema=False)
+def results_block(
+    page: Viewer, trial_id: str, recipe: str = "", principle: str = "", outcome: str = ""
+) -> Response:
+    """The results table, polled by htmx while the trial runs, so results appear as cases finish."""
+    trial = trial_for(page, trial_id)
+    return page.render("_results.html", _results_context(page, trial, recipe, principle, outcome))
+
+
+@router.post("/trials/{trial_id}/cancel", include_in_schema=False)
+def cancel(page: Editor, trial_id: str) -> Response:
+    """Ask a running trial to stop; finished cases are kept, and the runner stops within a second."""
+    trial = trial_for(page, trial_id, "trial.launch")
+    if trial.status not in FINAL:
+        request_cancel(page.session, trial.id, actor=page.actor)
+    return RedirectResponse(f"/trials/{trial.id}", status_code=303)
 
 
 @router.get("/trials/{trial_id}/progress", include_in_schema=False)
 def progress(page: Viewer, trial_id: str, live: int = 0) -> Response:
     """The progress block, polled by htmx while the trial runs; the page reloads once it ends."""
     trial = trial_for(page, trial_id)
-    response = page.render("_progress.html", {"trial": trial, "final": trial.status in FINAL})
+    response = page.render(
+        "_progress.html",
+        {
+            "trial": trial,
+            "final": trial.status in FINAL,
+            "can_cancel": page.may("trial.launch", trial.workspace),
+        },
+    )
     if live and trial.status in FINAL:
         response.headers["HX-Refresh"] = "true"
     return response

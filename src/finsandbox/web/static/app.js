@@ -102,6 +102,43 @@
     });
   }
 
+  // Sortable tables: click a header with data-sort ("num" or "text"); cells may carry data-value.
+  function cellValue(row, index, kind) {
+    var cell = row.children[index];
+    if (!cell) { return kind === "num" ? -Infinity : ""; }
+    var raw = cell.dataset.value !== undefined ? cell.dataset.value : cell.textContent.trim();
+    if (kind === "num") { var n = parseFloat(String(raw).replace(/[^0-9.eE+-]/g, "")); return isNaN(n) ? -Infinity : n; }
+    return String(raw).toLowerCase();
+  }
+  document.addEventListener("click", function (event) {
+    var th = event.target.closest && event.target.closest("th[data-sort]");
+    if (!th) { return; }
+    var table = th.closest("table");
+    var body = table.tBodies[0];
+    var index = Array.prototype.indexOf.call(th.parentNode.children, th);
+    var kind = th.dataset.sort;
+    var ascending = th.getAttribute("aria-sort") !== "ascending";
+    table.querySelectorAll("th[aria-sort]").forEach(function (h) { h.removeAttribute("aria-sort"); });
+    th.setAttribute("aria-sort", ascending ? "ascending" : "descending");
+    var rows = Array.prototype.slice.call(body.rows).filter(function (r) { return r.children.length > 1; });
+    rows.sort(function (a, b) {
+      var x = cellValue(a, index, kind), y = cellValue(b, index, kind);
+      return (x < y ? -1 : x > y ? 1 : 0) * (ascending ? 1 : -1);
+    });
+    rows.forEach(function (r) { body.appendChild(r); });
+  });
+  // Filter boxes: <input class="table-filter" data-filter="TABLE_ID"> hides rows without the text.
+  document.addEventListener("input", function (event) {
+    var box = event.target;
+    if (!box.classList || !box.classList.contains("table-filter")) { return; }
+    var table = document.getElementById(box.dataset.filter);
+    if (!table) { return; }
+    var needle = box.value.trim().toLowerCase();
+    Array.prototype.forEach.call(table.tBodies[0].rows, function (r) {
+      r.hidden = needle !== "" && r.textContent.toLowerCase().indexOf(needle) === -1;
+    });
+  });
+
   document.addEventListener("DOMContentLoaded", function () {
     var form = document.getElementById("playground");
     if (form) { setupPlayground(form); }
