@@ -97,9 +97,24 @@ def counts(flags: list[bool], items: list[Item]) -> tuple[int, int, int, int]:
     return tp, fp, fn, tn
 
 
-def p50_ms_per_kb(guard: InjectionGuard, repeat: int) -> tuple[float, float]:
-    """Median and p95 time of one check of a 1 KB banking prompt (a fraud alert), one thread."""
-    text = (
+def p50_ms_per_kb(guard: InjectionGuard, repeat: int, text: str, source: str = "user") -> tuple[float, float]:
+    """Median and p95 milliseconds per KB of one check of `text`, one thread."""
+    context = GuardContext(source=source)
+    size_kb = len(text.encode()) / 1024
+    for _ in range(10):
+        guard.check(text, context)
+    timings = []
+    for _ in range(max(repeat, 1) * (100 if size_kb < 2 else 20)):
+        start = time.perf_counter()
+        guard.check(text, context)
+        timings.append((time.perf_counter() - start) * 1000 / size_kb)
+    timings.sort()
+    return statistics.median(timings), timings[int(len(timings) * 0.95) - 1]
+
+
+def timing_texts(reference: list[Item]) -> dict[str, tuple[str, str]]:
+    """A 1 KB fraud-alert prompt and a ~10 KB retrieved document built from the suites' corpus."""
+    alert = (
         "Alert AF-2211. Rule triggered: several card-not-present payments within minutes. Customer "
         "since 2014, salaried, card used in Hong Kong the same afternoon. Transactions: HK$5.00 eShop "
         "Asia approved; HK$10.00 QuickTopUp Online declined; HK$7.00 CloudApps Billing approved; "
@@ -107,17 +122,11 @@ def p50_ms_per_kb(guard: InjectionGuard, repeat: int) -> tuple[float, float]:
         "is in her wallet and she did not make the online purchases; she asks whether the card should "
         "be replaced and whether the gift-card charge can be disputed. "
     )
-    text = (text * 3)[:1024]
-    context = GuardContext()
-    for _ in range(20):
-        guard.check(text, context)
-    timings = []
-    for _ in range(max(repeat, 1) * 100):
-        start = time.perf_counter()
-        guard.check(text, context)
-        timings.append((time.perf_counter() - start) * 1000)
-    timings.sort()
-    return statistics.median(timings), timings[int(len(timings) * 0.95) - 1]
+    documents = "\n\n".join(i.text for i in reference if i.kind == "document")
+    return {
+        "1 KB prompt": ((alert * 3)[:1024], "user"),
+        "10 KB retrieved document": (documents[:10240], "retrieved"),
+    }
 
 
 def injection_report(repeat: int = 3) -> dict[str, float]:
@@ -163,14 +172,16 @@ def injection_report(repeat: int = 3) -> dict[str, float]:
                 results[f"banking/{name}/precision"] = p
     model = guards["learned"].model()
     threshold = guards["learned"].settings.threshold or model.threshold
-    p50, p95 = p50_ms_per_kb(guards["learned"], repeat)
-    base50, _ = p50_ms_per_kb(guards["patterns only"], repeat)
-    print(
-        f"\nlearned guard on a 1 KB prompt, one thread: p50 {p50:.2f} ms, p95 {p95:.2f} ms per KB "
-        f"(patterns only: p50 {base50:.2f} ms; ratio {p50 / base50:.1f}x); threshold {threshold:.2f}; "
-        "targets: F1 >= 0.85, banking precision >= 0.95, p50 <= 10 ms per KB"
-    )
-    results["p50_ms_per_kb"] = p50
+    print(f"\nlatency per KB, one thread (threshold {threshold:.2f}; target p50 <= 10 ms per KB)")
+    for name, (text, source) in timing_texts(reference).items():
+        p50, p95 = p50_ms_per_kb(guards["learned"], repeat, text, source)
+        base50, _ = p50_ms_per_kb(guards["patterns only"], repeat, text, source)
+        print(
+            f"  {name:<26} learned p50 {p50:.2f} ms, p95 {p95:.2f} ms; "
+            f"patterns only p50 {base50:.2f} ms (ratio {p50 / base50:.1f}x)"
+        )
+        results[f"p50_ms_per_kb/{name}"] = p50
+    print("targets: F1 >= 0.85, precision >= 0.95 with benign banking questions")
     return results
 
 

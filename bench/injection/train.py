@@ -23,7 +23,7 @@ import numpy as np
 from scipy import optimize, sparse
 
 from finsandbox.guards.injection import InjectionGuard
-from finsandbox.guards.injection_model import PATTERN_FEATURES, WINDOW_CHARS, hashed_features, pattern_vector
+from finsandbox.guards.injection_model import PATTERN_FEATURES, first_window, hashed_features, pattern_vector
 
 HERE = Path(__file__).resolve().parent
 ROOT = HERE.parent.parent
@@ -41,8 +41,8 @@ def featurise(rows: list[dict[str, object]], bits: int) -> sparse.csr_matrix:
     indices: list[int] = []
     indptr = [0]
     for r in rows:
-        text = str(r["text"])[:WINDOW_CHARS]
-        ids = np.sort(hashed_features(text, bits))
+        text = first_window(str(r["text"]))
+        ids = np.sort(hashed_features(text, bits, folded=True))
         patterns = pattern_vector(guard.signals(text, retrieved=r.get("kind") == "document"))
         scale = 1.0 / np.sqrt(max(ids.size, 1))
         indices.extend(ids.tolist())

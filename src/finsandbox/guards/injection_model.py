@@ -22,6 +22,7 @@ from __future__ import annotations
 import json
 import re
 import zlib
+from bisect import bisect_left
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from functools import lru_cache
@@ -34,8 +35,8 @@ import numpy as np
 from finsandbox.guards.text import fold
 
 MODEL_FILE = "injection_model.npz"
-WINDOW_CHARS = 800
-WINDOW_STEP = 400
+WINDOW_CHARS = 1200
+WINDOW_STEP = 600
 # Pattern-signal groups used as features, in this order (the weights file records the same list).
 PATTERN_FEATURES = (
     "instruction_override",
@@ -64,24 +65,68 @@ def tokens(text: str) -> list[str]:
     return _TOKEN.findall(fold(text))
 
 
-def hashed_features(text: str, bits: int) -> np.ndarray:
-    """Sorted unique bucket ids of the text's word 1-2-grams and character (UTF-8 byte) 3-5-grams."""
-    mask = (1 << bits) - 1
-    toks = tokens(text)
-    crc = zlib.crc32
-    words = [crc(b"w" + t.encode()) & mask for t in toks]
-    words.extend(crc(b"b" + f"{a} {b}".encode()) & mask for a, b in pairwise(toks))
-    stream = np.frombuffer((" " + " ".join(toks) + " ").encode(), dtype=np.uint8).astype(np.uint64)
-    parts = [np.asarray(words, dtype=np.uint64)]
+def fold_lines(text: str) -> str:
+    """`fold` line by line, so line breaks survive for splitting; tokens are the same either way."""
+    return "\n".join(fold(line) for line in text.split("\n"))
+
+
+def first_window(text: str) -> str:
+    """What training sees of a text: its folded form, cut to one window."""
+    return fold_lines(text)[:WINDOW_CHARS]
+
+
+class _Hashed:
+    """Every feature of a folded text, hashed once; any run of its tokens is then a cheap slice.
+
+    Token k contributes its word id, the bigram id it starts, and the byte n-grams of the
+    space-joined stream from the space before it; so the features of tokens [a, b) are exactly
+    those `hashed_features` computes for " ".join(tokens[a:b]).
+    """
+
+    def __init__(self, folded: str, bits: int) -> None:
+        mask = (1 << bits) - 1
+        matches = list(_TOKEN.finditer(folded))
+        self.starts = [m.start() for m in matches]
+        toks = [m.group() for m in matches]
+        crc = zlib.crc32
+        self.words = np.fromiter((crc(b"w" + t.encode()) & mask for t in toks), np.uint64, len(toks))
+        self.bigrams = np.fromiter(
+            (crc(b"b" + f"{a} {b}".encode()) & mask for a, b in pairwise(toks)),
+            np.uint64,
+            max(len(toks) - 1, 0),
+        )
+        encoded = [t.encode() for t in toks]
+        lengths = np.fromiter((len(e) + 1 for e in encoded), np.int64, len(encoded))
+        # offset[k]: byte position of the space before token k; offset[len] = the closing space
+        self.offset = np.concatenate(([0], np.cumsum(lengths))).astype(np.int64)
+        stream = np.frombuffer(b" " + b" ".join(encoded) + b" ", dtype=np.uint8).astype(np.uint64)
+        self.chars = {n: _char_hashes(stream, n, bits) for n in (3, 4, 5)}
+        self.size = len(toks)
+
+    def ids(self, a: int, b: int) -> np.ndarray:
+        start, end = int(self.offset[a]), int(self.offset[b]) + 1  # bytes of " tok_a ... tok_b-1 "
+        parts = [self.words[a:b], self.bigrams[a : max(b - 1, a)]]
+        parts.extend(self.chars[n][start : max(end - n + 1, start)] for n in (3, 4, 5))
+        return np.unique(np.concatenate(parts)).astype(np.int64)
+
+
+def _char_hashes(stream: np.ndarray, n: int, bits: int) -> np.ndarray:
+    if stream.size < n:
+        return np.zeros(0, dtype=np.uint64)
     with np.errstate(over="ignore"):  # multiplicative hashing wraps around 2**64 on purpose
-        for n in (3, 4, 5):
-            if stream.size < n:
-                continue
-            acc = np.full(stream.size - n + 1, n, dtype=np.uint64)
-            for k in range(n):
-                acc = acc * _PRIME + stream[k : stream.size - n + 1 + k]
-            parts.append((acc * _GOLDEN) >> np.uint64(64 - bits))
-    return np.unique(np.concatenate(parts)).astype(np.int64)
+        acc = np.full(stream.size - n + 1, n, dtype=np.uint64)
+        for k in range(n):
+            acc = acc * _PRIME + stream[k : stream.size - n + 1 + k]
+        return (acc * _GOLDEN) >> np.uint64(64 - bits)
+
+
+def hashed_features(text: str, bits: int, *, folded: bool = False) -> np.ndarray:
+    """Sorted unique bucket ids of the text's word 1-2-grams and character (UTF-8 byte) 3-5-grams.
+
+    `folded`: the text is already `fold`ed (folding is idempotent; this only saves the time).
+    """
+    hashed = _Hashed(text if folded else fold(text), bits)
+    return hashed.ids(0, hashed.size)
 
 
 def pattern_vector(signals: Mapping[str, float]) -> np.ndarray:
@@ -102,16 +147,18 @@ def pattern_vector(signals: Mapping[str, float]) -> np.ndarray:
     return vector
 
 
-def windows(text: str) -> Iterable[str]:
-    """The whole text when short; else overlapping windows, and each line or sentence on its own."""
+def windows(text: str) -> Iterable[tuple[int, int]]:
+    """Character spans to score: the whole text when short; else windows, and each line or sentence."""
     if len(text) <= WINDOW_CHARS:
-        yield text
+        yield 0, len(text)
         return
     for start in range(0, len(text) - WINDOW_CHARS + WINDOW_STEP, WINDOW_STEP):
-        yield text[start : start + WINDOW_CHARS]
-    for segment in _SEGMENT.split(text):
-        if MIN_SEGMENT_CHARS <= len(segment) <= WINDOW_CHARS:
-            yield segment
+        yield start, min(start + WINDOW_CHARS, len(text))
+    start = 0
+    for separator in _SEGMENT.finditer(text + "\n"):
+        if MIN_SEGMENT_CHARS <= separator.start() - start <= WINDOW_CHARS:
+            yield start, separator.start()
+        start = separator.end()
 
 
 @dataclass(frozen=True)
@@ -125,17 +172,26 @@ class InjectionModel:
     threshold: float
     metadata: dict[str, object]
 
-    def logit(self, text: str, patterns: np.ndarray) -> float:
-        ids = hashed_features(text, self.bits)
+    def _logit(self, ids: np.ndarray, pattern_logit: float) -> float:
         if ids.size == 0:
-            return self.bias + float(patterns @ self.pattern_weights)
-        hashed = float(self.weights[ids].sum(dtype=np.float64)) / float(np.sqrt(ids.size))
-        return self.bias + hashed + float(patterns @ self.pattern_weights)
+            return self.bias + pattern_logit
+        return (
+            self.bias
+            + float(self.weights[ids].sum(dtype=np.float64)) / float(np.sqrt(ids.size))
+            + pattern_logit
+        )
 
     def probability(self, text: str, signals: Mapping[str, float] | None = None) -> float:
         """P(injection) for the text: the highest over its windows; `signals` from the pattern guard."""
-        patterns = pattern_vector(signals or {})
-        best = max(self.logit(window, patterns) for window in windows(text))
+        pattern_logit = float(pattern_vector(signals or {}) @ self.pattern_weights)
+        folded = fold_lines(text)
+        hashed = _Hashed(folded, self.bits)  # every n-gram hashed once; windows are token ranges
+        best = -np.inf
+        for start, end in windows(folded):
+            a = bisect_left(hashed.starts, start)
+            b = bisect_left(hashed.starts, end)
+            if b > a or best == -np.inf:
+                best = max(best, self._logit(hashed.ids(a, b), pattern_logit))
         return float(1.0 / (1.0 + np.exp(-best)))
 
     @classmethod
