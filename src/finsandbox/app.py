@@ -11,6 +11,7 @@ from typing import Any
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
+from fastapi.openapi.utils import get_openapi
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
@@ -68,6 +69,64 @@ def _unexpected(_request: Request, exc: Exception) -> JSONResponse:
     )
 
 
+ERROR_SCHEMA: dict[str, Any] = {
+    "type": "object",
+    "required": ["error"],
+    "properties": {
+        "error": {
+            "type": "object",
+            "required": ["message", "type"],
+            "properties": {
+                "message": {"type": "string"},
+                "type": {"type": "string"},
+                "param": {"type": ["string", "null"]},
+                "code": {"type": ["string", "null"]},
+            },
+        },
+        "finsandbox": {"type": "object"},
+    },
+}
+_ERRORS = {
+    "400": "The request is malformed or a value is out of range; the message names the field",
+    "401": "No valid credential (key or personal token)",
+    "403": "The credential may not do this (another workspace's trial, a closed workspace, a role)",
+    "404": "No such thing, or one the caller may not see",
+    "405": "The method is not allowed on this path",
+    "409": "The thing is not in a state that allows this",
+    "413": "The request body is too large",
+    "415": "The body is not JSON",
+    "422": "A configuration file the request names is invalid",
+    "429": "A quota is spent; Retry-After says when to try again",
+}
+_UPSTREAM = {
+    "502": "The model backend failed",
+    "503": "The model backend is unavailable",
+    "504": "The model backend did not answer in time",
+}
+
+
+def _document_errors(app: FastAPI) -> dict[str, Any]:
+    """The OpenAPI document with every error a route can answer listed on it, in the one error shape
+    (an undocumented status is a contract a client cannot code against)."""
+    if app.openapi_schema:
+        return app.openapi_schema
+    schema = get_openapi(title=app.title, version=app.version, description=app.description, routes=app.routes)
+    schema.setdefault("components", {}).setdefault("schemas", {})["Error"] = ERROR_SCHEMA
+    ref = {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}}
+    for path, operations in schema.get("paths", {}).items():
+        for operation in operations.values():
+            responses = operation.setdefault("responses", {})
+            # FastAPI documents its own 422 validation shape; this server answers 400 in the error shape.
+            responses.pop("422", None)
+            extra = {**_ERRORS, **(_UPSTREAM if path.startswith("/v1/") else {})}
+            for status, text in extra.items():
+                responses.setdefault(status, {"description": text, "content": ref})
+    schema["components"]["schemas"].pop("HTTPValidationError", None)
+    schema["components"]["schemas"].pop("ValidationError", None)
+    app.openapi_schema = schema
+    return schema
+
+
 @asynccontextmanager
 async def _lifespan(_app: FastAPI) -> AsyncIterator[None]:
     yield
@@ -83,6 +142,7 @@ def create_app() -> FastAPI:
         ),
         lifespan=_lifespan,
     )
+    app.openapi = lambda: _document_errors(app)  # type: ignore[method-assign]
     app.add_exception_handler(FinsandboxError, _finsandbox_error)
     app.add_exception_handler(RequestValidationError, _validation_error)
     app.add_exception_handler(StarletteHTTPException, _http_error)

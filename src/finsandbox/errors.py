@@ -58,6 +58,12 @@ class PayloadTooLarge(FinsandboxError):
     code = "payload_too_large"
 
 
+class UnsupportedMediaType(FinsandboxError):
+    status_code = 415
+    error_type = "invalid_request_error"
+    code = "unsupported_media_type"
+
+
 class QuotaExceeded(FinsandboxError):
     """Raised when a key's quota is spent; `retry_after` is in whole seconds."""
 

@@ -188,3 +188,11 @@ def test_api_routes_refuse_another_banks_requests(world: dict[str, str]) -> None
             body = response.json()["error"]
             assert world["ws"] not in body["message"] or what in ("bundle export", "exit report"), body
     assert snapshot() == before
+
+
+def test_a_csrf_token_sent_as_a_form_field_is_not_a_500(alice: tuple[TestClient, str]) -> None:
+    """The playground reads JSON; a form body carrying the token used to leave "Stream consumed"."""
+    client, csrf = alice
+    r = client.post("/w/any/playground/chat", data={"csrf_token": csrf, "endpoint": "stub"})
+    assert r.status_code == 400, r.text
+    assert "send JSON" in r.text

@@ -1,11 +1,12 @@
 """The JSON API under /api/v1: cohorts, applications, workspaces, scorecards, reviews, reports, bundles
 and insights, for people with a personal token. Errors use the same JSON shape as the gateway (see app.py)."""
 
-from fastapi import APIRouter
+from fastapi import APIRouter, Depends
 
 from finsandbox.api import programme, reports, reviews, scorecards
+from finsandbox.api.deps import checked_json
 
-router = APIRouter(prefix="/api/v1")
+router = APIRouter(prefix="/api/v1", dependencies=[Depends(checked_json)])
 router.include_router(scorecards.router)
 router.include_router(reviews.router)
 router.include_router(reports.router)

@@ -7,13 +7,24 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import Annotated
 
-from fastapi import Depends
+from fastapi import Depends, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from sqlalchemy.orm import Session
 
 from finsandbox.access.tokens import authenticate_token
+from finsandbox.gateway.schemas import decode_json
 from finsandbox.store import session_scope
 from finsandbox.store.models import User
+
+
+async def checked_json(request: Request) -> None:
+    """Refuse a JSON body nested too deep or holding an unpaired surrogate with a 400 before any
+    handler stores it (such text cannot be encoded, hashed into the ledger or saved)."""
+    if request.method in ("POST", "PUT", "PATCH") and "json" in request.headers.get("content-type", ""):
+        body = await request.body()
+        if body.strip():
+            decode_json(body)
+
 
 bearer = HTTPBearer(
     auto_error=False,

@@ -33,7 +33,7 @@ class CohortIn(_In):
     themes: list[str] = Field(default_factory=list)
     starts_on: date | None = None
     ends_on: date | None = None
-    min_group_size: int = 3
+    min_group_size: int = Field(default=3, ge=1, le=1_000_000)
     planned: bool = Field(default=False, description="create it planned, not yet taking applications")
 
 

@@ -79,7 +79,9 @@ def public_key() -> dict[str, str]:
 def insights(
     name: str,
     caller: Reader,
-    k: int | None = Query(default=None, description="minimum institutions per figure; may only be raised"),
+    k: int | None = Query(
+        default=None, ge=1, le=1_000_000, description="minimum institutions per figure; may only be raised"
+    ),
     format: Literal["json", "html", "pdf"] = Query(default="json"),
 ) -> Any:
     """Anonymised aggregates; no figure about fewer than k institutions."""

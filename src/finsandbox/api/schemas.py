@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from datetime import date, datetime
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -63,30 +63,35 @@ class ReviewOpen(_In):
     title: str | None = None
 
 
+Number = Annotated[int, Field(ge=1, le=2_147_483_647)]
+"""A finding's or action's number: bounded, so an integer beyond 64 bits is a 400, not a 500."""
+Seq = Annotated[int, Field(ge=1, le=9_223_372_036_854_775_807)]
+
+
 class FindingIn(_In):
     severity: Literal["low", "medium", "high", "critical"]
     principle: str
     text: str
     case_result_ids: list[str] = Field(default_factory=list)
-    ledger_seqs: list[int] = Field(default_factory=list)
+    ledger_seqs: list[Seq] = Field(default_factory=list)
 
 
 class ActionIn(_In):
     text: str
     due_on: date
-    finding: int | None = Field(default=None, description="the number of the finding it answers")
+    finding: Number | None = Field(default=None, description="the number of the finding it answers")
 
 
 class ResponseIn(_In):
     text: str
-    finding: int | None = None
-    action: int | None = None
+    finding: Number | None = None
+    action: Number | None = None
 
 
 class ResolutionIn(_In):
     note: str
-    finding: int | None = None
-    action: int | None = None
+    finding: Number | None = None
+    action: Number | None = None
 
 
 class DecisionIn(_In):

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-from fastapi import APIRouter, Query
+from typing import Annotated
+
+from fastapi import APIRouter, Path, Query
 
 from finsandbox.api.deps import Reader, Writer
 from finsandbox.api.schemas import ComparisonOut, ScorecardOut, ScorecardSummary
@@ -49,7 +51,9 @@ def build(trial_id: str, caller: Writer) -> ScorecardOut:
 
 
 @router.get("/trials/{trial_id}/scorecards/{version}", response_model=ScorecardOut, summary="One version")
-def read_version(trial_id: str, version: int, caller: Reader) -> ScorecardOut:
+def read_version(
+    trial_id: str, version: Annotated[int, Path(ge=1, le=2_147_483_647)], caller: Reader
+) -> ScorecardOut:
     return full(sc.scorecard_version(caller.session, trial_id, version, user=caller.user))
 
 

@@ -10,10 +10,10 @@ from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse, StreamingResponse
 
 from finsandbox.config import get_settings
-from finsandbox.errors import FinsandboxError, InvalidRequest, PayloadTooLarge
+from finsandbox.errors import FinsandboxError, InvalidRequest, PayloadTooLarge, UnsupportedMediaType
 from finsandbox.gateway import service
 from finsandbox.gateway.backends import Usage
-from finsandbox.gateway.schemas import ChatCompletionRequest, completion_id, now
+from finsandbox.gateway.schemas import completion_id, decode_json, now, request_schema
 from finsandbox.gateway.service import (
     CASE_HEADER,
     TRIAL_HEADER,
@@ -44,14 +44,15 @@ async def read_json(request: Request) -> tuple[Any, FinsandboxError | None]:
         raise PayloadTooLarge(f"the request body is larger than the limit of {limit} bytes")
     if not body.strip():
         return None, InvalidRequest("the request body is empty; send a JSON object")
-    try:
-        return json.loads(body), None
-    except UnicodeDecodeError:
-        return None, InvalidRequest("the request body is not valid UTF-8")
-    except json.JSONDecodeError as exc:
-        return None, InvalidRequest(
-            f"the request body is not valid JSON: {exc.msg} at line {exc.lineno} column {exc.colno}"
+    media = request.headers.get("content-type", "application/json").split(";")[0].strip().lower()
+    if media != "application/json" and not media.endswith("+json"):
+        return None, UnsupportedMediaType(
+            f"the request body must be sent as 'Content-Type: application/json', not {media!r}"
         )
+    try:
+        return decode_json(body), None
+    except InvalidRequest as exc:
+        return None, exc
 
 
 @router.get("/models", summary="List the models (endpoints) of the key's workspace")
@@ -72,7 +73,7 @@ async def list_models(request: Request) -> dict[str, Any]:
     openapi_extra={
         "requestBody": {
             "required": True,
-            "content": {"application/json": {"schema": ChatCompletionRequest.model_json_schema()}},
+            "content": {"application/json": {"schema": request_schema()}},
         }
     },
 )

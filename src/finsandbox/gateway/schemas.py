@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+import re
 import time
 import uuid
 from typing import Any, Literal
@@ -9,6 +11,9 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from finsandbox.errors import InvalidRequest
+
+MAX_OUTPUT_TOKENS = 1_048_576
+"""More output tokens than any model's context: a larger request is a 400, never passed upstream."""
 
 Role = Literal["system", "developer", "user", "assistant", "tool"]
 
@@ -57,11 +62,11 @@ class ChatCompletionRequest(BaseModel):
 
     model: str = Field(min_length=1)
     messages: list[Message] = Field(min_length=1)
-    max_tokens: int | None = Field(default=None, ge=1)
-    max_completion_tokens: int | None = Field(default=None, ge=1)
+    max_tokens: int | None = Field(default=None, ge=1, le=MAX_OUTPUT_TOKENS)
+    max_completion_tokens: int | None = Field(default=None, ge=1, le=MAX_OUTPUT_TOKENS)
     temperature: float | None = Field(default=None, ge=0, le=2)
     top_p: float | None = Field(default=None, gt=0, le=1)
-    seed: int | None = None
+    seed: int | None = Field(default=None, ge=-(2**63), le=2**63 - 1)
     stop: str | list[str] | None = None
     stream: bool = False
     stream_options: StreamOptions | None = None
@@ -84,6 +89,76 @@ class ChatCompletionRequest(BaseModel):
     @property
     def token_limit(self) -> int | None:
         return self.max_completion_tokens or self.max_tokens
+
+
+MAX_JSON_DEPTH = 64
+"""Deeper JSON than any OpenAI request needs is refused before anything recurses over it."""
+
+_SURROGATE_ESCAPE = re.compile(rb"\\u[dD][89a-fA-F]")
+
+
+def decode_json(body: bytes) -> Any:
+    """A request body as JSON, refusing with a 400 what would otherwise fail deep inside the server:
+    text that is not UTF-8, nesting deeper than MAX_JSON_DEPTH, and unpaired UTF-16 surrogates
+    (a lone "\\ud800" decodes to a Python string that cannot be encoded, hashed or stored)."""
+    try:
+        data = json.loads(body)
+    except UnicodeDecodeError:
+        raise InvalidRequest("the request body is not valid UTF-8") from None
+    except json.JSONDecodeError as exc:
+        raise InvalidRequest(
+            f"the request body is not valid JSON: {exc.msg} at line {exc.lineno} column {exc.colno}"
+        ) from None
+    except RecursionError:
+        raise InvalidRequest(f"the request body nests deeper than {MAX_JSON_DEPTH} levels") from None
+    check_json(data, surrogates=_SURROGATE_ESCAPE.search(body) is not None)
+    return data
+
+
+def check_json(data: Any, *, surrogates: bool = True) -> None:
+    """Raise InvalidRequest for nesting deeper than MAX_JSON_DEPTH or (when `surrogates`) a string
+    holding an unpaired surrogate; iterative, so the check itself cannot overflow the stack."""
+    stack: list[tuple[Any, int, str]] = [(data, 1, "")]
+    while stack:
+        value, depth, where = stack.pop()
+        if isinstance(value, dict | list):
+            if depth > MAX_JSON_DEPTH:
+                raise InvalidRequest(f"the request body nests deeper than {MAX_JSON_DEPTH} levels")
+            items = value.items() if isinstance(value, dict) else enumerate(value)
+            for k, v in items:
+                if surrogates and isinstance(k, str):
+                    _check_text(k, where or "body")
+                stack.append((v, depth + 1, f"{where}.{k}" if where else str(k)))
+        elif surrogates and isinstance(value, str):
+            _check_text(value, where or "body")
+
+
+def _check_text(text: str, where: str) -> None:
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        raise InvalidRequest(
+            f"'{where}' holds an unpaired UTF-16 surrogate (such as \\ud800), which is not text", param=where
+        ) from None
+
+
+def request_schema() -> dict[str, Any]:
+    """The chat request's JSON schema with its definitions inlined, for the OpenAPI document (whose
+    `#/$defs/...` references would otherwise point at nothing)."""
+    schema = ChatCompletionRequest.model_json_schema()
+    defs = schema.pop("$defs", {})
+
+    def inline(node: Any) -> Any:
+        if isinstance(node, dict):
+            ref = node.get("$ref")
+            if isinstance(ref, str) and ref.startswith("#/$defs/"):
+                return inline(defs[ref.removeprefix("#/$defs/")])
+            return {k: inline(v) for k, v in node.items()}
+        if isinstance(node, list):
+            return [inline(v) for v in node]
+        return node
+
+    return inline(schema)  # type: ignore[no-any-return]
 
 
 def parse_chat_request(data: Any) -> ChatCompletionRequest:
