@@ -141,6 +141,8 @@ def create_app() -> FastAPI:
             "GenAI sandbox for the finance sector: OpenAI-compatible gateway, guards, ledger, evaluations."
         ),
         lifespan=_lifespan,
+        docs_url=None,  # served below from vendored assets: no CDN
+        redoc_url=None,
     )
     app.openapi = lambda: _document_errors(app)  # type: ignore[method-assign]
     app.add_exception_handler(FinsandboxError, _finsandbox_error)
@@ -149,6 +151,20 @@ def create_app() -> FastAPI:
     app.add_exception_handler(Exception, _unexpected)
     app.include_router(gateway_router)
     app.include_router(api_router)
+
+    @app.get("/docs", include_in_schema=False)
+    async def docs() -> Any:
+        """The API reference (Swagger UI), entirely from files shipped in the package."""
+        from fastapi.openapi.docs import get_swagger_ui_html
+
+        return get_swagger_ui_html(
+            openapi_url="/openapi.json",
+            title="finsandbox API",
+            swagger_js_url="/static/swagger/swagger-ui-bundle.js",
+            swagger_css_url="/static/swagger/swagger-ui.css",
+            swagger_favicon_url="/static/swagger/favicon-32x32.png",
+            swagger_ui_parameters={"persistAuthorization": True},
+        )
 
     @app.get("/healthz", tags=["operations"], summary="Liveness")
     async def healthz() -> dict[str, Any]:
