@@ -10,7 +10,7 @@ import json
 import logging
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Form
+from fastapi import APIRouter, Form, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from sqlalchemy import select
 
@@ -52,8 +52,18 @@ def _trials_page(
     form: dict[str, Any] | None = None,
     errors: dict[str, str] | None = None,
     status: int = 200,
+    suite_form: dict[str, Any] | None = None,
+    suite_errors: dict[str, str] | None = None,
 ) -> HTMLResponse:
+    from finsandbox import registry
+    from finsandbox.programme.datasets import list_datasets
+    from finsandbox.programme.suites import list_suites
+    from finsandbox.supervision.framework import load_framework
+
     ws = workspace_for(page, slug)
+    can_launch = page.may("trial.launch", ws)
+    own = list_suites(page.session, page.user, ws)
+    datasets = list_datasets(page.session, page.user, ws) if can_launch else []
     return page.render(
         "trials.html",
         {
@@ -61,16 +71,93 @@ def _trials_page(
             "trials": list_trials(page.session, ws.id),
             "endpoints": list_endpoints(page.session, ws.id),
             "suites": usecases.THEMES,
+            "own_suites": own,
+            "datasets": datasets,
+            "scorer_names": sorted(registry.scorers.names()),
+            "attack_names": sorted(registry.attacks.names()),
+            "framework_principles": [(p.id, p.name) for p in load_framework().framework.principles],
             "form": form or {"suite": ws.theme, "max_cases": str(DEFAULT_MAX_CASES)},
             "errors": errors or {},
-            "can_launch": page.may("trial.launch", ws),
+            "suite_form": suite_form
+            or {"input_column": "input", "expected_column": "expected", "id_column": "id"},
+            "suite_errors": suite_errors or {},
+            "can_launch": can_launch,
         },
         status,
     )
 
 
+@router.post("/w/{slug}/suites", include_in_schema=False)
+async def save_suite_page(page: Editor, slug: str, request: Request) -> Response:
+    """Save a suite built from a dataset as the next version of its name; every problem shown at once."""
+    from finsandbox.programme.suites import save_suite
+
+    ws = workspace_for(page, slug, "trial.launch")
+    data = await request.form()
+    form: dict[str, Any] = {
+        k: str(data.get(k) or "")
+        for k in (
+            "name",
+            "dataset",
+            "input_column",
+            "expected_column",
+            "id_column",
+            "system_prompt",
+            "threshold",
+        )
+    }
+    form["scorers"] = [str(v) for v in data.getlist("scorers")]
+    form["principles"] = [str(v) for v in data.getlist("principles")]
+    form["attacks"] = [str(v) for v in data.getlist("attacks")]
+    errors: dict[str, str] = {}
+    threshold: float | None = None
+    if form["threshold"].strip():
+        try:
+            threshold = float(form["threshold"])
+        except ValueError:
+            errors["threshold"] = (
+                "The pass threshold must be a number, such as 0.8 (or blank for each scorer's own)."
+            )
+        else:
+            if not 0 <= threshold <= 1:
+                errors["threshold"] = "The pass threshold must be between 0 and 1."
+    if not form["dataset"]:
+        errors["dataset"] = "Choose the dataset the cases come from."
+    if not form["scorers"]:
+        errors["scorers"] = "Choose at least one scorer."
+    if not form["principles"]:
+        errors["principles"] = "Choose the principles this suite evidences."
+    if not errors:
+        try:
+            with page.session.begin_nested():
+                saved = save_suite(
+                    page.session,
+                    page.user,
+                    ws,
+                    name=form["name"],
+                    dataset_id=form["dataset"],
+                    input_column=form["input_column"] or "input",
+                    expected_column=form["expected_column"] or "expected",
+                    id_column=form["id_column"] or "id",
+                    scorers=[{"name": n, "threshold": threshold} for n in form["scorers"]],
+                    principles=form["principles"],
+                    attacks=form["attacks"],
+                    system_prompt=form["system_prompt"],
+                )
+        except FinsandboxError as exc:
+            errors["suite"] = exc.message
+        else:
+            return RedirectResponse(f"/w/{ws.slug}/trials?saved={saved.ref}#launch", status_code=303)
+    return _trials_page(page, slug, suite_form=form, suite_errors=errors, status=400)
+
+
 @router.get("/w/{slug}/trials", include_in_schema=False)
-def trials(page: Viewer, slug: str) -> Response:
+def trials(page: Viewer, slug: str, saved: str = "") -> Response:
+    if saved:
+        ws = workspace_for(page, slug)
+        form = {"suite": saved, "max_cases": str(DEFAULT_MAX_CASES)}
+        response = _trials_page(page, ws.slug, form)
+        return response
     return _trials_page(page, slug)
 
 
@@ -86,6 +173,13 @@ def launch(
     ws = workspace_for(page, slug, "trial.launch")
     form = {"suite": suite, "endpoint": endpoint, "max_cases": max_cases, "name": name}
     try:
+        ref = suite
+        if suite.startswith("own:"):
+            from finsandbox.programme.suites import resolve
+
+            ref = str(resolve(page.session, page.user, ws, suite).path)
+        elif suite not in usecases.THEMES:
+            raise FinsandboxError("choose a suite", param="suite")
         try:
             cases = int(max_cases) if max_cases.strip() else None
         except ValueError:
@@ -96,7 +190,7 @@ def launch(
             page.session,
             workspace=ws.slug,
             endpoint=endpoint,
-            suites=[suite],
+            suites=[ref],
             actor=page.actor,
             name=name.strip() or None,
             max_cases=cases,
