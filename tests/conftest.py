@@ -5,6 +5,7 @@ emptied after every test that uses it, and helpers that build a small programme.
 from __future__ import annotations
 
 import os
+import sys
 import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -16,6 +17,14 @@ TEST_DB = os.environ.get("FINSANDBOX_TEST_DB", "sqlite")
 POSTGRES_URL = os.environ.get(
     "FINSANDBOX_TEST_POSTGRES_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test"
 )
+
+
+@pytest.fixture(autouse=True)
+def _native_model_code_stays_out_of_the_test_process() -> Iterator[None]:
+    """llama.cpp runs only in child processes (model workers, doctor's probes), so a native crash
+    fails one test with a message instead of killing the whole run; a test that loads it here fails."""
+    yield
+    assert "llama_cpp" not in sys.modules, "llama.cpp was loaded into the test process; use a worker process"
 
 
 def _postgres_admin_dsn() -> str:
