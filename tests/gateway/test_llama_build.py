@@ -33,7 +33,7 @@ def _libraries() -> list[Path]:
 
 
 def _registers(path: Path) -> tuple[int, int]:
-    """How many instructions use AMX tile registers (%tmm) and AVX-512 registers (%zmm)."""
+    """How often the disassembly names AMX tile registers (%tmm) and AVX-512 registers (%zmm)."""
     listing = subprocess.run(
         ["objdump", "-d", "--no-show-raw-insn", str(path)], capture_output=True, text=True, check=True
     ).stdout
@@ -49,7 +49,17 @@ def test_no_llama_cpp_library_uses_amx_or_unselected_avx512() -> None:
     for path in libraries:
         tmm, zmm = _registers(path)
         if tmm:
-            problems.append(f"{path.name}: {tmm} AMX tile instructions")
+            problems.append(f"{path.name}: AMX tile instructions ({tmm} register uses)")
         if zmm and not RUNTIME_VARIANT.match(path.name):
-            problems.append(f"{path.name}: {zmm} AVX-512 instructions outside a runtime-selected variant")
+            problems.append(f"{path.name}: AVX-512 outside a runtime-selected variant ({zmm} register uses)")
     assert not problems, "rebuild with scripts/install-llama.sh: " + "; ".join(problems)
+
+
+@pytest.mark.skipif(shutil.which("as") is None or shutil.which("objdump") is None, reason="binutils absent")
+@pytest.mark.skipif(platform.machine() not in ("x86_64", "AMD64"), reason="x86-64 instruction sets")
+def test_the_check_sees_amx_and_avx512_instructions(tmp_path: Path) -> None:
+    """The disassembly check finds what a native build would hold (so its silence above means something)."""
+    source = tmp_path / "native.s"
+    source.write_text("tilezero %tmm0\nvaddps %zmm0, %zmm1, %zmm2\nvaddps %ymm0, %ymm1, %ymm2\n")
+    subprocess.run(["as", "-o", str(tmp_path / "native.o"), str(source)], check=True)
+    assert _registers(tmp_path / "native.o") == (1, 3)
