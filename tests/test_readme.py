@@ -29,7 +29,7 @@ def test_every_setting_is_in_the_configuration_table() -> None:
 def test_every_variable_the_repository_reads_is_in_the_configuration_table() -> None:
     table = _configuration_section()
     places = [ROOT / "Makefile", *(ROOT / "scripts").glob("*.sh")]
-    for folder in ("src", "tests", "bench"):
+    for folder in ("src", "tests", "bench", "docs"):
         places += (ROOT / folder).rglob("*.py")
     used = {name for path in places for name in NAME.findall(path.read_text(encoding="utf-8"))}
     missing = sorted(name for name in used if name not in table)
