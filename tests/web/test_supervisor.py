@@ -14,7 +14,15 @@ def test_cohort_dashboard_and_ledger(new_page: Any, site: Site) -> None:
     assert page.url.endswith("/supervision")
     page.wait_for_selector("text=Cohort 2026")
     page.wait_for_selector("text=Beta Bank assistant")
+    # The heat map: a cell per principle, linking to the failing cases behind it.
+    link = page.locator("#heat-map td.cell a").first
+    href = link.get_attribute("href")
+    assert href and f"/trials/{site.trial_b}?principle=" in href and "outcome=fail" in href
     shot(page, "supervisor-cohort-dashboard")
+    link.click()
+    page.wait_for_url(re.compile(r"outcome=fail"))
+    assert page.locator("#results tbody tr td a").count() >= 1
+    page.goto("/supervision")
     page.click("nav >> text=Ledger")
     page.wait_for_selector("#ledger-ok")
     shot(page, "ledger-verification")

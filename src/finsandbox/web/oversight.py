@@ -19,7 +19,7 @@ from finsandbox.ledger.verify import verify
 from finsandbox.reports.charts import data_uri
 from finsandbox.store.models import ApiKey, Cohort, Endpoint, LedgerEntry, UsageRecord, Workspace
 from finsandbox.supervision.cohorts import list_cohorts
-from finsandbox.web.base import Viewer
+from finsandbox.web.base import Page, Viewer, label
 from finsandbox.web.workspaces import workspace_summary
 
 router = APIRouter()
@@ -36,14 +36,22 @@ def _svg(fig: Any) -> str:
     return data_uri(text[text.index("<svg") :])
 
 
-def count_bars(counts: dict[str, int], title: str) -> str:
-    fig, ax = plt.subplots(figsize=(5.2, 0.35 * max(3, len(counts)) + 0.8))
+def count_bars(counts: dict[str, int], title: str, xlabel: str = "use cases") -> str:
+    """Horizontal bars of whole-number counts: integer ticks, labelled axis, readable type."""
+    from matplotlib.ticker import MaxNLocator
+
+    fig, ax = plt.subplots(figsize=(5.6, 0.42 * max(3, len(counts)) + 1.0))
     names = list(counts)
     ax.barh(range(len(names)), [counts[n] for n in names], color="#0b5cad")
-    ax.set_yticks(range(len(names)), names)
+    ax.set_yticks(range(len(names)), names, fontsize=11)
     ax.invert_yaxis()
-    ax.set_title(title)
+    ax.xaxis.set_major_locator(MaxNLocator(integer=True))
+    ax.tick_params(axis="x", labelsize=10)
+    ax.set_xlabel(xlabel, fontsize=11)
+    ax.set_title(title, fontsize=13)
     ax.grid(axis="x", alpha=0.3)
+    for i, n in enumerate(names):
+        ax.text(counts[n], i, f" {counts[n]}", va="center", fontsize=10)
     return _svg(fig)
 
 
@@ -74,17 +82,43 @@ def cohort_dashboard(page: Viewer) -> Response:
         groups.append((cohort, by_cohort.get(cohort.id, [])))
     if by_cohort.get(None):
         groups.append((None, by_cohort[None]))
-    states = Counter(ws.status for ws in workspaces)
-    grades = Counter(row["grade"] or "no scorecard" for rows in by_cohort.values() for row in rows)
+    states = Counter(label(ws.status) for ws in workspaces)
+    heat = heat_map(page, [row for _, rows in groups for row in rows])
     return page.render(
         "supervision.html",
         {
             "groups": groups,
             "state_chart": count_bars(dict(sorted(states.items())), "Use cases by state") if states else None,
-            "grade_chart": count_bars(dict(sorted(grades.items())), "Latest grade") if grades else None,
+            "heat": heat,
             "open_findings": sum(r["open_findings"] for rows in by_cohort.values() for r in rows),
         },
     )
+
+
+def heat_map(page: Page, rows: list[dict[str, Any]]) -> dict[str, Any]:
+    """Use cases x principles from each use case's latest scorecard: pass rate, grade, and a link to the
+    failing cases behind each cell."""
+    from finsandbox.supervision.framework import load_framework
+
+    principles = [(p.id, p.name) for p in load_framework().framework.principles]
+    out_rows = []
+    for row in rows:
+        card = row["scorecard"]
+        cells = []
+        for pid, _name in principles:
+            block = (card.data.get("principles") or {}).get(pid) if card else None
+            judged = (block or {}).get("judged") or 0
+            cells.append(
+                {
+                    "pid": pid,
+                    "judged": judged,
+                    "failed": judged - ((block or {}).get("passed") or 0),
+                    "pass_rate": (block or {}).get("pass_rate") if judged else None,
+                    "grade": (block or {}).get("grade") if judged else None,
+                }
+            )
+        out_rows.append({"ws": row["ws"], "card": card, "cells": cells})
+    return {"principles": principles, "rows": out_rows}
 
 
 @router.get("/insights", include_in_schema=False)
@@ -111,7 +145,7 @@ def insights(page: Viewer, cohort: str = "") -> Response:
                     xlabel="pass rate (%), median and interquartile range",
                 )
             )
-        if any(not f["suppressed"] for f in data["trends"].values()):
+        if sum(1 for f in data["trends"].values() if not f["suppressed"]) >= 2:  # a trend needs two points
             trend = charts.data_uri(
                 charts.trend_chart(
                     list(data["trends"]),
