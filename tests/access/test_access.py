@@ -20,7 +20,7 @@ from finsandbox.access import (
 from finsandbox.errors import AuthenticationFailed, Conflict, InvalidRequest
 from finsandbox.programme import add_member, create_workspace
 from finsandbox.store import session_scope
-from finsandbox.store.models import ApiKey, LedgerEntry
+from finsandbox.store.models import ApiKey, LedgerEntry, User
 
 
 def _bank_workspace(s):  # type: ignore[no-untyped-def]
@@ -49,6 +49,37 @@ def test_password_is_hashed_with_argon2_and_checked(db: str) -> None:
             check_login(s, "ann@bank.example", "wrong-password")
         with pytest.raises(AuthenticationFailed, match="wrong email or password"):
             check_login(s, "nobody@bank.example", "long-enough-pw")
+
+
+def test_password_hashes_meet_owasp_minimums_and_old_ones_are_upgraded(db: str) -> None:
+    """argon2id with at least 19 MiB, 2 passes (OWASP); a hash made with other parameters still
+    signs in and is rehashed with the current ones."""
+    from argon2 import PasswordHasher
+    from argon2.low_level import Type
+    from argon2.profiles import get_default_parameters
+
+    with session_scope(write=True) as s:
+        bank, _ = _bank_workspace(s)
+        user = create_user(
+            s,
+            email="bo@bank.example",
+            display_name="Bo",
+            institution=bank,
+            password="long-enough-pw",
+            actor="t",
+        )
+        params = user.password_hash.split("$")[3]
+        fields = dict(kv.split("=") for kv in params.split(","))
+        assert int(fields["m"]) >= 19 * 1024 and int(fields["t"]) >= 2 and int(fields["p"]) >= 1
+        assert get_default_parameters().type == Type.ID
+        user.password_hash = PasswordHasher(time_cost=3, memory_cost=65536, parallelism=4).hash(
+            "long-enough-pw"
+        )
+    with session_scope(write=True) as s:
+        assert check_login(s, "bo@bank.example", "long-enough-pw").email == "bo@bank.example"
+    with session_scope() as s:
+        upgraded = s.scalars(select(User).where(User.email == "bo@bank.example")).one().password_hash
+        assert ",".join(upgraded.split("$")[3].split(",")) == params
 
 
 def test_bad_user_input_is_named(db: str) -> None:

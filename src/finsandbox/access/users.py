@@ -8,7 +8,13 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from finsandbox import ledger
-from finsandbox.access.passwords import MIN_PASSWORD_LENGTH, hash_password, verify_password
+from finsandbox.access.passwords import (
+    MIN_PASSWORD_LENGTH,
+    burn_time,
+    hash_password,
+    needs_rehash,
+    verify_password,
+)
 from finsandbox.access.roles import INSTITUTION_KINDS, ROLE_FOR_KIND
 from finsandbox.errors import AuthenticationFailed, Conflict, InvalidRequest, NotFound
 from finsandbox.store.models import Institution, User
@@ -92,6 +98,11 @@ def list_users(session: Session) -> list[User]:
 def check_login(session: Session, email: str, password: str) -> User:
     """The user for these credentials; the same message whether the email or the password is wrong."""
     user = session.scalars(select(User).where(User.email == email.strip().lower())).first()
-    if user is None or not user.is_active or not verify_password(user.password_hash, password):
+    if user is None:
+        burn_time(password)
         raise AuthenticationFailed("wrong email or password", code="invalid_credentials")
+    if not verify_password(user.password_hash, password) or not user.is_active:
+        raise AuthenticationFailed("wrong email or password", code="invalid_credentials")
+    if needs_rehash(user.password_hash):  # parameters changed since it was set: upgrade it now
+        user.password_hash = hash_password(password)
     return user
