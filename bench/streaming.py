@@ -1,0 +1,166 @@
+"""Streaming through the gateway: time to first text, chunks and tokens/s, direct versus gateway.
+
+Starts the stub upstream streaming at a model's pace (one word per token, `--tokens-per-s`,
+default 100) and `finsandbox serve` with an `openai` endpoint at the stub and the default guard
+policy, in a throw-away data directory and database. Each round streams the same reply straight
+from the stub and through the gateway (interleaved) and prints, as medians over the rounds:
+
+- time to first text: from sending the request to the first non-empty content delta;
+- chunks: how many content deltas carried the answer (one per token is streaming; a handful is
+  not);
+- tokens/s: the reply's tokens over the time from the request to its last text.
+
+    python bench/streaming.py [--tokens-per-s 100] [--tokens 128] [--rounds 5] [--db sqlite|postgresql]
+
+The issue's targets: time to first text within 100 ms of direct, tokens/s at least 95% of direct.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import statistics
+import sys
+import tempfile
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import httpx
+
+from _common import database, set_up_workspace
+
+TARGET_FIRST_TEXT_MS = 100.0
+TARGET_RATE = 0.95
+REPLY = (
+    "Our twelve month time deposit pays three point two percent per annum, paid at maturity. "
+    "Early withdrawal forfeits the interest for the current period. Deposits are protected by "
+    "the Deposit Protection Scheme up to the statutory limit per depositor per bank."
+)
+
+
+@dataclass
+class Run:
+    first_text_ms: float
+    chunks: int
+    tokens: int
+    total_ms: float
+    text: str
+
+    @property
+    def tokens_per_s(self) -> float:
+        return self.tokens / (self.total_ms / 1000) if self.total_ms else 0.0
+
+
+def reply(tokens: int) -> str:
+    base = REPLY.split(" ")
+    words = (base * (tokens // len(base) + 1))[:tokens]
+    return " ".join(words)
+
+
+def stream_once(client: httpx.Client, url: str, headers: dict[str, str], model: str, tokens: int) -> Run:
+    body = {
+        "model": model,
+        "messages": [{"role": "user", "content": "Tell me about your time deposits."}],
+        "stream": True,
+    }
+    started = time.perf_counter()
+    first = last = 0.0
+    chunks = 0
+    text = ""
+    with client.stream("POST", f"{url}/v1/chat/completions", json=body, headers=headers) as response:
+        if response.status_code != 200:
+            raise SystemExit(f"{url}: HTTP {response.status_code}: {response.read().decode()[:300]}")
+        for line in response.iter_lines():
+            if not line.startswith("data: ") or line == "data: [DONE]":
+                continue
+            event = json.loads(line[6:])
+            if "error" in event:
+                raise SystemExit(f"{url}: the stream failed: {event['error']}")
+            for choice in event.get("choices") or []:
+                piece = (choice.get("delta") or {}).get("content") or ""
+                if piece:
+                    now = time.perf_counter()
+                    first = first or now
+                    last = now
+                    chunks += 1
+                    text += piece
+    return Run((first - started) * 1000, chunks, tokens, (last - started) * 1000, text)
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("--tokens-per-s", type=float, default=100.0, help="the stub's streaming pace")
+    parser.add_argument("--tokens", type=int, default=128, help="tokens (words) in the reply")
+    parser.add_argument("--rounds", type=int, default=5)
+    parser.add_argument("--db", choices=("sqlite", "postgresql"), default="sqlite")
+    args = parser.parse_args()
+    text = reply(args.tokens)
+
+    with tempfile.TemporaryDirectory(prefix="finsandbox-bench-") as tmp:
+        home = Path(tmp)
+        os.environ["FINSANDBOX_HOME"] = str(home)
+        os.environ.pop("FINSANDBOX_REDIS_URL", None)
+        with database(args.db, home) as db_url:
+            os.environ["FINSANDBOX_DATABASE_URL"] = db_url
+            from finsandbox.testing import processes
+
+            with processes.upstream() as upstream:
+                httpx.post(
+                    f"{upstream.url}/_control", json={"reply": text, "tokens_per_s": args.tokens_per_s}
+                ).raise_for_status()
+                secret = set_up_workspace(upstream.url, key=True)
+                with processes.server() as gateway, httpx.Client(timeout=120) as client:
+                    print(
+                        f"finsandbox streaming benchmark: stub at {args.tokens_per_s:g} tokens/s, "
+                        f"{args.tokens} tokens, {args.rounds} round(s), database {args.db}, default guard "
+                        f"policy, {os.cpu_count()} CPU(s), Python {sys.version.split()[0]}, "
+                        f"load average {load_average()}"
+                    )
+                    auth = {"Authorization": f"Bearer {secret}"}
+                    stream_once(client, upstream.url, {}, "stub-model", args.tokens)  # warm up
+                    stream_once(client, gateway.url, auth, "stub", args.tokens)
+                    direct: list[Run] = []
+                    via: list[Run] = []
+                    for _ in range(args.rounds):
+                        direct.append(stream_once(client, upstream.url, {}, "stub-model", args.tokens))
+                        via.append(stream_once(client, gateway.url, auth, "stub", args.tokens))
+                    if via[-1].text.split() != text.split():
+                        raise SystemExit("the gateway's stream differs from the reply")
+                    print_table(direct, via)
+    return 0
+
+
+def print_table(direct: list[Run], via: list[Run]) -> None:
+    def med(runs: list[Run], attr: str) -> float:
+        return statistics.median(getattr(r, attr) for r in runs)
+
+    rows = [("direct", direct), ("gateway", via)]
+    print(f"{'':>8} | {'first text ms':>13} {'chunks':>6} {'tokens/s':>8} {'total ms':>9}")
+    for name, runs in rows:
+        print(
+            f"{name:>8} | {med(runs, 'first_text_ms'):>13.1f} {med(runs, 'chunks'):>6.0f} "
+            f"{med(runs, 'tokens_per_s'):>8.1f} {med(runs, 'total_ms'):>9.1f}"
+        )
+    added = med(via, "first_text_ms") - med(direct, "first_text_ms")
+    rate = med(via, "tokens_per_s") / med(direct, "tokens_per_s")
+    print(
+        f"first text +{added:.1f} ms (target <= {TARGET_FIRST_TEXT_MS:g}): "
+        f"{'MET' if added <= TARGET_FIRST_TEXT_MS else 'MISSED'}; tokens/s ratio {rate:.3f} "
+        f"(target >= {TARGET_RATE:g}): {'MET' if rate >= TARGET_RATE else 'MISSED'}; "
+        f"{med(via, 'chunks'):.0f} chunks through the gateway for {med(direct, 'chunks'):.0f} direct"
+    )
+
+
+def load_average() -> str:
+    try:
+        return " ".join(f"{x:.2f}" for x in os.getloadavg())
+    except OSError:
+        return "unknown"
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
