@@ -202,3 +202,22 @@ def test_the_api_is_documented_in_the_openapi_schema(client: TestClient) -> None
     assert "PersonalToken" in schema["components"]["securitySchemes"]
     decision = paths["/api/v1/reviews/{review_id}/decision"]["post"]
     assert decision["responses"]["200"]["content"]["application/json"]["schema"]["$ref"].endswith("ReviewOut")
+
+
+def test_a_read_only_token_reads_but_cannot_write(client: TestClient, people: dict) -> None:
+    from finsandbox.access.tokens import create_token
+    from finsandbox.errors import InvalidRequest
+    from tests.supervision.helpers import make_supervisor
+
+    email = make_supervisor()
+    with session_scope(write=True) as s:
+        sup = user(s, email)
+        secret = create_token(s, sup, name="dashboards", actor="test", scopes=["read"]).secret
+        with pytest.raises(InvalidRequest, match="unknown scope admin"):
+            create_token(s, sup, name="x", actor="test", scopes=["admin"])
+    reader = {"Authorization": f"Bearer {secret}"}
+    assert client.get(f"/api/v1/trials/{people['trial']}/scorecards", headers=reader).status_code == 200
+    before = _ledger_size()
+    r = client.post(f"/api/v1/trials/{people['trial']}/scorecards", headers=reader)
+    assert r.status_code == 403 and "may not write (its scopes: read)" in r.json()["error"]["message"]
+    assert _ledger_size() == before

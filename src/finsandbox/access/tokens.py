@@ -9,6 +9,7 @@ from __future__ import annotations
 import hashlib
 import hmac
 import secrets
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
@@ -16,10 +17,12 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from finsandbox import ledger
-from finsandbox.errors import AuthenticationFailed, InvalidRequest, NotFound
+from finsandbox.errors import AuthenticationFailed, InvalidRequest, NotFound, PermissionDenied
 from finsandbox.store.models import User, UserToken
 
 TOKEN_SCHEME = "fsu"
+SCOPES = ("read", "write")
+"""read: every GET of the JSON API; write: everything that changes something (launching trials too)."""
 
 
 @dataclass(frozen=True)
@@ -34,23 +37,32 @@ def _digest(secret: str) -> str:
     return hashlib.sha256(secret.encode("utf-8")).hexdigest()
 
 
-def create_token(session: Session, user: User, *, name: str, actor: str) -> NewToken:
-    """Issue a token for `user` and record it in the ledger (never the secret)."""
+def create_token(
+    session: Session, user: User, *, name: str, actor: str, scopes: Sequence[str] = SCOPES
+) -> NewToken:
+    """Issue a token for `user` with the given scopes and record it in the ledger (never the secret)."""
     name = name.strip()
     if not name:
         raise InvalidRequest("a token needs a name", param="name")
+    wanted = sorted(set(scopes))
+    unknown = [s for s in wanted if s not in SCOPES]
+    if unknown or not wanted:
+        problem = f"unknown scope {', '.join(unknown)}" if unknown else "no scope given"
+        raise InvalidRequest(f"{problem}; use {' and/or '.join(SCOPES)}", param="scopes")
     if not user.is_active:
         raise InvalidRequest(f"{user.email} is disabled; enable the account before issuing a token")
     prefix = f"{TOKEN_SCHEME}_{secrets.token_hex(4)}"
     secret = f"{prefix}_{secrets.token_urlsafe(32)}"
-    token = UserToken(user_id=user.id, name=name, prefix=prefix, token_hash=_digest(secret), created_by=actor)
+    token = UserToken(
+        user_id=user.id, name=name, prefix=prefix, token_hash=_digest(secret), created_by=actor, scopes=wanted
+    )
     session.add(token)
     session.flush()
     ledger.append(
         session,
         actor=actor,
         kind="user.token_created",
-        payload={"user_id": user.id, "email": user.email, "prefix": prefix, "name": name},
+        payload={"user_id": user.id, "email": user.email, "prefix": prefix, "name": name, "scopes": wanted},
     )
     return NewToken(token=token, secret=secret)
 
@@ -78,8 +90,13 @@ def revoke_token(session: Session, prefix: str, *, actor: str) -> UserToken:
     return token
 
 
-def authenticate_token(session: Session, secret: str | None) -> User:
-    """The active user behind a presented token, or AuthenticationFailed saying why not."""
+def token_scopes(token: UserToken) -> tuple[str, ...]:
+    return tuple(token.scopes) if token.scopes is not None else SCOPES
+
+
+def authenticate_token(session: Session, secret: str | None, *, scope: str | None = None) -> User:
+    """The active user behind a presented token, or AuthenticationFailed saying why not; with `scope`,
+    PermissionDenied when the token was not issued for it."""
     if not secret:
         raise AuthenticationFailed(
             "no token given: send your personal token as 'Authorization: Bearer fsu_…'", code="missing_token"
@@ -99,4 +116,9 @@ def authenticate_token(session: Session, secret: str | None) -> User:
         raise AuthenticationFailed(f"the token {prefix} has been revoked", code="revoked_token")
     if not token.user.is_active:
         raise AuthenticationFailed(f"the account {token.user.email} is disabled", code="inactive_user")
+    if scope is not None and scope not in token_scopes(token):
+        raise PermissionDenied(
+            f"the token {prefix} may not {scope} (its scopes: {', '.join(token_scopes(token))}); "
+            f"issue one with --scope {scope}"
+        )
     return token.user

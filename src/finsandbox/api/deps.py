@@ -49,7 +49,9 @@ def _caller(write: bool) -> Callable[..., Iterator[Caller]]:
     ) -> Iterator[Caller]:
         # Commits when the route returns, rolls back when it raises: nothing half-written.
         with session_scope(write=write) as session:
-            user = authenticate_token(session, credentials.credentials if credentials else None)
+            user = authenticate_token(
+                session, credentials.credentials if credentials else None, scope="write" if write else "read"
+            )
             yield Caller(session, user)
 
     return dependency

@@ -313,13 +313,16 @@ def user_token(
     email: str,
     name: Annotated[str, typer.Option(help="what the token is for")] = "cli",
     quiet: Annotated[bool, typer.Option(help="print only the token")] = False,
+    scope: Annotated[
+        list[str] | None, typer.Option(help="read and/or write (repeat it); default both")
+    ] = None,
 ) -> None:
     """Issue a personal API token (fsu_…) for a user; it is printed once."""
     from finsandbox.access import get_user
-    from finsandbox.access.tokens import create_token
+    from finsandbox.access.tokens import SCOPES, create_token
 
     with open_session() as s:
-        new = create_token(s, get_user(s, email), name=name, actor=actor())
+        new = create_token(s, get_user(s, email), name=name, actor=actor(), scopes=scope or SCOPES)
     if not quiet:
         console.print(
             f"token {new.token.prefix} created for {email}. Copy it now; it will not be shown again:"
