@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gc
 import json
 import logging
 import uuid
@@ -129,6 +130,11 @@ def _document_errors(app: FastAPI) -> dict[str, Any]:
 
 @asynccontextmanager
 async def _lifespan(_app: FastAPI) -> AsyncIterator[None]:
+    # Everything imported and built so far lives as long as the process. Frozen, the garbage
+    # collector never traverses it again: a full collection of the ~200,000 startup objects
+    # stopped every request for 100-400 ms at random moments under load (the latency tail).
+    gc.collect()
+    gc.freeze()
     yield
     await close_backends()
 
