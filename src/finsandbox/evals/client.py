@@ -26,6 +26,8 @@ class ChatOutcome:
     ledger_seq: int | None = None
     guard_decisions: list[dict[str, Any]] = field(default_factory=list)
     usage: dict[str, int] = field(default_factory=dict)
+    # The gateway's model view of the call (only for a trial's own key); held in memory only.
+    model_view: dict[str, Any] | None = field(default=None, repr=False)
 
 
 def make_http_client(base_url: str | None, timeout: float = 300.0) -> httpx.AsyncClient:
@@ -83,6 +85,7 @@ class GatewayClient:
             status=response.status_code,
             ledger_seq=extra.get("ledger_seq"),
             guard_decisions=list(extra.get("guard_decisions") or []),
+            model_view=extra.get("model_view") if isinstance(extra.get("model_view"), dict) else None,
         )
         if response.status_code == 200:
             outcome.text = data["choices"][0]["message"].get("content") or ""

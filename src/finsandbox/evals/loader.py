@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import json
 import random
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -437,10 +437,19 @@ class BoundScorer:
 
     spec: ScorerSpec
     scorer: Scorer
+    # The principles this check evidences on an unattacked case (see `attribute`).
+    principles: tuple[str, ...] = ()
+    # Attack name -> the extra principles its variants evidence through this check.
+    attack_principles: dict[str, tuple[str, ...]] = field(default_factory=dict)
 
     @property
     def name(self) -> str:
         return self.spec.name
+
+    def principles_for(self, case: Case) -> list[str]:
+        """The principles this check's verdict on `case` counts toward."""
+        extra = self.attack_principles.get(str((case.attack or {}).get("name")), ())
+        return list(dict.fromkeys([*self.principles, *extra]))
 
     def applies_to(self, case: Case) -> bool:
         """In the spec's tag scope and carrying what the scorer needs; attack variants whose
@@ -463,6 +472,42 @@ class BoundRecipe:
         return out
 
 
+def attribute(
+    recipe: Recipe, attacks: list[Attack] | None = None
+) -> list[tuple[tuple[str, ...], dict[str, tuple[str, ...]]]]:
+    """Per scorer of the recipe: the principles it evidences, and what attack variants add.
+
+    A check evidences the principles its spec names; otherwise its scorer's defaults that the
+    recipe claims. A check whose defaults the recipe does not claim evidences the recipe's
+    principles that no other check evidences, so every claimed principle has its evidence and a
+    failed escalation check never lowers transparency. A control test (no defaults) evidences
+    nothing unless the spec says so. An attack's variants add the attack's principles where the
+    recipe claims them (a typo attack tests robustness, a counterfactual one fairness).
+    """
+    claimed = list(recipe.principles)
+    own: list[tuple[str, ...] | None] = []
+    for spec in recipe.scorers:
+        if spec.principles is not None:
+            own.append(tuple(spec.principles))
+            continue
+        defaults = scorer_class(spec.name).principles
+        if not claimed or not defaults:
+            own.append(tuple(defaults))
+            continue
+        meet = tuple(p for p in defaults if p in claimed)
+        own.append(meet or None)
+    covered = {p for group in own if group for p in group}
+    rest = tuple(p for p in claimed if p not in covered) or tuple(claimed)
+    by_attack: dict[str, tuple[str, ...]] = {}
+    for a in attacks or []:
+        by_attack[a.name] = tuple(p for p in a.principles if not claimed or p in claimed)
+    out = []
+    for spec, group in zip(recipe.scorers, own, strict=True):
+        extra = by_attack if scorer_class(spec.name).principles or spec.principles else {}
+        out.append((rest if group is None else group, extra))
+    return out
+
+
 def bind_recipe(recipe: Recipe, *, judge: Judge | None = None) -> BoundRecipe:
     """Instantiate a recipe's scorers and attacks; a judge scorer without a judge is a ConfigError."""
     scorers: list[BoundScorer] = []
@@ -482,4 +527,6 @@ def bind_recipe(recipe: Recipe, *, judge: Judge | None = None) -> BoundRecipe:
             attacks.append(get_attack(aspec.name, aspec.settings))
         except ConfigError as exc:
             raise ConfigError(f"recipe '{recipe.name}': {exc.message}") from None
+    for bs, (own, extra) in zip(scorers, attribute(recipe, attacks), strict=True):
+        bs.principles, bs.attack_principles = own, extra
     return BoundRecipe(recipe, scorers, attacks)

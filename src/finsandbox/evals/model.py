@@ -201,6 +201,8 @@ class ScorerSpec(_Strict):
     threshold: float | None = None
     settings: dict[str, Any] = Field(default_factory=dict)
     tags: list[str] = Field(default_factory=list)
+    # The principles this check evidences; None takes the scorer's defaults that the recipe claims.
+    principles: list[str] | None = None
 
 
 class AttackSpec(_Strict):

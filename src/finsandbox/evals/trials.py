@@ -31,6 +31,7 @@ from finsandbox.evals.executors import get_executor
 from finsandbox.evals.model import Case
 from finsandbox.evals.plan import LoadedSuite, load, plan
 from finsandbox.evals.scorers.base import Evidence, Score
+from finsandbox.evals.views import model_view
 from finsandbox.evals.worker import ItemResult, RunSpec, build_scorers, score_case
 from finsandbox.programme.workspaces import get_endpoint, get_workspace
 from finsandbox.store import session_scope
@@ -581,14 +582,28 @@ def rescore(trial_id: str, *, actor: str) -> Trial:
                 **{k: v for k, v in row.evidence.items() if k in Evidence.__dataclass_fields__}
             )
             bound = scorers[(row.suite, row.recipe)]
-            new_rows, _ = asyncio.run(
-                score_case(bound, Case.model_validate(row.case), row.output, evidence, skip_judges=True)
+            case = Case.model_validate(row.case)
+            kept_view = row.evidence.get("model_view") or None
+            # The model's own text was never stored: a view the gateway supplied keeps its verdicts;
+            # an unchanged or reconstructed one is recomputed from what was stored.
+            redo = kept_view is not None and kept_view.get("source") != "gateway"
+            mv = model_view(row.output, evidence, None) if redo else None
+            new_rows, _, model_passed = asyncio.run(
+                score_case(bound, case, row.output, evidence, model=mv, skip_judges=True)
             )
             judges = {bs.name for bs in bound.scorers if bs.scorer.requires_judge}
             kept = [x for x in row.scores if x.get("scorer") in judges]
+            if kept_view is not None and not redo:
+                model_passed = carry_model_verdicts(row.scores, new_rows)
             row.scores = new_rows + kept
             verdicts = [x["passed"] for x in row.scores if "passed" in x]
             row.passed = all(verdicts) if verdicts else None
+            if kept_view is not None:
+                model_verdicts = [
+                    x["model"]["passed"] for x in row.scores if "passed" in (x.get("model") or {})
+                ]
+                model_passed = all(model_verdicts) if model_verdicts else None
+                row.evidence = {**row.evidence, "model_view": {**kept_view, "passed": model_passed}}
         trial.score_version += 1
         trial.summary = summarize(loaded, rows)
         ledger.append(
@@ -603,6 +618,21 @@ def rescore(trial_id: str, *, actor: str) -> Trial:
             },
         )
         return trial
+
+
+def carry_model_verdicts(old: list[dict[str, Any]], new: list[dict[str, Any]]) -> bool | None:
+    """Copy each check's stored model-view verdict onto its rescored row (matched by scorer, in order)."""
+    pool: dict[str, list[dict[str, Any]]] = defaultdict(list)
+    for row in old:
+        if isinstance(row.get("model"), dict):
+            pool[str(row.get("scorer"))].append(row["model"])
+    verdicts = []
+    for row in new:
+        if "principles" in row and pool.get(str(row["scorer"])):
+            row["model"] = pool[str(row["scorer"])].pop(0)
+            if "passed" in row["model"]:
+                verdicts.append(bool(row["model"]["passed"]))
+    return all(verdicts) if verdicts else None
 
 
 def export(session: Session, trial_id: str, fmt: str) -> str:

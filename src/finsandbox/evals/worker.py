@@ -22,6 +22,7 @@ from finsandbox.evals.model import Case, Recipe
 from finsandbox.evals.plan import LoadedSuite, WorkItem, load
 from finsandbox.evals.scorers.base import Evidence
 from finsandbox.evals.targets import RunSettings, Target, TargetOutput
+from finsandbox.evals.views import ModelView, annotate, model_view, stored
 
 
 @dataclass
@@ -97,12 +98,56 @@ def build_scorers(suites: list[LoadedSuite], judge: Any | None) -> dict[tuple[st
     return built
 
 
+async def _one(scorer: Any, case: Case, output: str, evidence: Evidence) -> dict[str, Any]:
+    try:
+        score = await scorer.ascore(case, output, evidence)
+    except FinsandboxError as exc:
+        return {"value": 0.0, "passed": False, "explanation": exc.message, "error": True}
+    return {
+        "value": score.value,
+        "passed": score.passed,
+        "explanation": score.explanation,
+        "details": score.details,
+    }
+
+
+async def _model_verdict(bs: Any, case: Case, model: ModelView) -> dict[str, Any]:
+    """One check's verdict in the model view, or why it has none."""
+    if "model" not in bs.scorer.views:
+        return {"skipped": "a test of the guards: no model view"}
+    if model.source == "not_reached":
+        return {"skipped": "blocked at input: the model never saw the case"}
+    if model.text is not None:
+        return await _one(bs.scorer, case, model.text, model.evidence)
+    rebuilt = bs.scorer.reconstruct(case, model.evidence)
+    if rebuilt is None:
+        return {"skipped": "the output guards changed the answer and the model's own text is not available"}
+    return {
+        "value": rebuilt.value,
+        "passed": rebuilt.passed,
+        "explanation": rebuilt.explanation,
+        "details": rebuilt.details,
+        "reconstructed": True,
+    }
+
+
 async def score_case(
-    bound: BoundRecipe, case: Case, output: str, evidence: Evidence, *, skip_judges: bool = False
-) -> tuple[list[dict[str, Any]], bool | None]:
-    """Every applicable scorer's verdict; a case passes when all of them pass."""
+    bound: BoundRecipe,
+    case: Case,
+    output: str,
+    evidence: Evidence,
+    *,
+    model: ModelView | None = None,
+    skip_judges: bool = False,
+) -> tuple[list[dict[str, Any]], bool | None, bool | None]:
+    """Every applicable scorer's verdict in both views; a case passes a view when all its checks do.
+
+    Returns (score rows, system-view verdict, model-view verdict). Each row names the principles
+    it evidences, so a scorecard attributes the check, not the whole case.
+    """
     rows: list[dict[str, Any]] = []
     verdicts: list[bool] = []
+    model_verdicts: list[bool] = []
     for bs in bound.scorers:
         if skip_judges and bs.scorer.requires_judge:
             continue
@@ -111,26 +156,23 @@ async def score_case(
                 {"scorer": bs.name, "skipped": bs.scorer.problem(case) or "case outside the scorer's tags"}
             )
             continue
-        try:
-            score = await bs.scorer.ascore(case, output, evidence)
-        except FinsandboxError as exc:
-            rows.append(
-                {"scorer": bs.name, "value": 0.0, "passed": False, "explanation": exc.message, "error": True}
-            )
-            verdicts.append(False)
-            continue
-        rows.append(
-            {
-                "scorer": bs.name,
-                "value": score.value,
-                "passed": score.passed,
-                "threshold": bs.scorer.threshold,
-                "explanation": score.explanation,
-                "details": score.details,
-            }
-        )
-        verdicts.append(score.passed)
-    return rows, (all(verdicts) if verdicts else None)
+        row: dict[str, Any] = {"scorer": bs.name, "principles": bs.principles_for(case)}
+        if "system" in bs.scorer.views:
+            row.update(await _one(bs.scorer, case, output, evidence))
+            row["threshold"] = bs.scorer.threshold
+            verdicts.append(bool(row["passed"]))
+        else:
+            row["skipped_view"] = "system"
+        if model is not None:
+            row["model"] = await _model_verdict(bs, case, model)
+            if "passed" in row["model"]:
+                model_verdicts.append(bool(row["model"]["passed"]))
+        rows.append(row)
+    return (
+        rows,
+        (all(verdicts) if verdicts else None),
+        (all(model_verdicts) if model_verdicts else None),
+    )
 
 
 class Worker:
@@ -166,13 +208,19 @@ class Worker:
         out.evidence.latency_ms = (time.perf_counter() - started) * 1000
         if self.target.evidence_from_gateway:
             await _add_gateway_evidence(self.spec.trial_id, item.key, out.evidence)
+        annotate(out.evidence, out.model_view)
+        stored_view: dict[str, Any] | None = None
         if out.evidence.error:
             scores: list[dict[str, Any]] = []
             passed: bool | None = False
         else:
-            scores, passed = await score_case(
-                self.scorers[(item.suite, item.recipe)], item.case, out.text, out.evidence
+            mv = model_view(out.text, out.evidence, out.model_view)
+            scores, passed, model_passed = await score_case(
+                self.scorers[(item.suite, item.recipe)], item.case, out.text, out.evidence, model=mv
             )
+            stored_view = stored(mv, out.text, model_passed)
+        evidence = dataclasses.asdict(out.evidence)
+        evidence["model_view"] = stored_view
         return ItemResult(
             key=item.key,
             suite=item.suite,
@@ -181,7 +229,7 @@ class Worker:
             attack=(item.case.attack or {}).get("name"),
             case=item.case.model_dump(mode="json"),
             output=out.text,
-            evidence=dataclasses.asdict(out.evidence),
+            evidence=evidence,
             scores=scores,
             passed=passed,
             error=out.evidence.error,

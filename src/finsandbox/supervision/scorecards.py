@@ -21,13 +21,14 @@ from sqlalchemy.orm import Session
 from finsandbox import ledger
 from finsandbox.access.authz import authorize
 from finsandbox.errors import Conflict, InvalidRequest, NotFound
+from finsandbox.evals.views import principle_verdicts
 from finsandbox.store.models import CaseResult, LedgerEntry, Scorecard, Trial, User
 from finsandbox.supervision.framework import LoadedFramework, load_framework
 
 WORST_EXAMPLES = 3
 EXCERPT = 300
 SIGNIFICANCE = 0.05
-FORMAT = "finsandbox-scorecard/1"
+FORMAT = "finsandbox-scorecard/2"
 
 
 # --- statistics ---------------------------------------------------------------------------------
@@ -103,12 +104,22 @@ def _severity(row: ResultLike) -> tuple[int, float, str]:
     return (0 if row.error else 1, min(values) if values else 0.0, row.item)
 
 
-def _example(row: ResultLike) -> dict[str, Any]:
+def _example(row: ResultLike, view: str = "system") -> dict[str, Any]:
+    """A failing case as a supervisor reads it; the model view shows only its masked text."""
+    verdicts = [(s, s if view == "system" else (s.get("model") or {})) for s in row.scores]
     reasons = [
-        f"{s.get('scorer', '?')}: {s.get('explanation', '')}".strip()
-        for s in row.scores
-        if s.get("passed") is False
+        f"{s.get('scorer', '?')}: {v.get('explanation', '')}".strip()
+        for s, v in verdicts
+        if v.get("passed") is False
     ]
+    output = row.output
+    if view == "model":
+        mv = row.evidence.get("model_view") or {}
+        missing = {
+            "reconstructed": "(the model's own text is not available: rebuilt from the guard decisions)",
+            "not_reached": "(blocked at input: the model never saw the case)",
+        }
+        output = mv.get("text") or missing.get(str(mv.get("source")), row.output)
     if row.error:
         reasons.insert(0, f"error: {row.error}")
     return {
@@ -117,7 +128,7 @@ def _example(row: ResultLike) -> dict[str, Any]:
         "case_id": row.case_id,
         "attack": row.attack,
         "input": _excerpt(row.case.get("input", "")),
-        "output": _excerpt(row.output),
+        "output": _excerpt(output),
         "reasons": reasons,
         "ledger_seqs": list(row.evidence.get("ledger_seqs") or []),
     }
@@ -213,6 +224,61 @@ def guard_statistics(chats: Iterable[tuple[int, dict[str, Any]]]) -> dict[str, A
     }
 
 
+def _verdicts(row: ResultLike, recipe_principles: list[str]) -> tuple[dict[str, bool], dict[str, bool]]:
+    """(system view, model view) verdicts per principle of one case, through the checks that evidence it.
+
+    A case that errored (no answer at all) fails every principle its recipe claims, in both views:
+    an error is never a pass.
+    """
+    if row.error:
+        if row.passed is None:  # not judged
+            return {}, {}
+        failed = dict.fromkeys(recipe_principles, False)
+        return failed, dict(failed)
+    return (
+        principle_verdicts(row.scores, "system", recipe_principles),
+        principle_verdicts(row.scores, "model", recipe_principles),
+    )
+
+
+def _views_block(
+    framework: LoadedFramework,
+    pairs: list[tuple[ResultLike, bool | None, bool | None]],
+    pid: str | None = None,
+) -> dict[str, Any]:
+    """Inherent (model view), residual (system view) and the control effectiveness between them.
+
+    Control effectiveness is the share of the model's failures that reached the caller as a pass
+    (a guard blocked, masked or completed the answer), over cases judged in both views.
+    """
+    residual = [s for _, s, _ in pairs if s is not None]
+    inherent = [m for _, _, m in pairs if m is not None]
+    both = [(s, m) for _, s, m in pairs if s is not None and m is not None]
+    failures = sum(1 for _, m in both if not m)
+    caught = sum(1 for s, m in both if not m and s)
+    introduced = sum(1 for s, m in both if m and not s)
+    rate = caught / failures if failures else None
+    ci = wilson(caught, failures)
+    model_failed = sorted((r for r, _, m in pairs if m is False), key=_severity)
+    return {
+        "inherent": {
+            **_rate_block(framework, sum(inherent), len(inherent), pid),
+            "not_reached": sum(1 for _, s, m in pairs if s is not None and m is None),
+            "worst": [_example(r, view="model") for r in model_failed[:WORST_EXAMPLES]],
+        },
+        "residual": _rate_block(framework, sum(residual), len(residual), pid),
+        "controls": {
+            "model_failures": failures,
+            "caught": caught,
+            "effectiveness": rate,
+            "ci": list(ci) if ci else None,
+            "grade": framework.framework.grade(rate),
+            # Cases the model got right and the guards broke (an over-block, a rewritten answer).
+            "harmed": introduced,
+        },
+    }
+
+
 def compute(
     framework: LoadedFramework,
     trial: dict[str, Any],
@@ -222,14 +288,20 @@ def compute(
 ) -> dict[str, Any]:
     """The scorecard data of one trial: a pure function of its inputs, so it can be checked by hand.
 
-    `recipes` maps "suite/recipe" to {"theme", "principles"} (as in the trial summary).
+    `recipes` maps "suite/recipe" to {"theme", "principles"} (as in the trial summary). A case
+    counts toward a principle only through the checks that evidence it, in two views: the model's
+    own answer (inherent risk) and what the caller received (residual risk). The principle's
+    headline figures (`pass_rate`, `grade`, ...) are the residual ones; `inherent`, `residual`
+    and `controls` give both views and the control effectiveness between them.
     """
     fw = framework.framework
     by_recipe: dict[str, list[ResultLike]] = defaultdict(list)
     for row in rows:
         by_recipe[f"{row.suite}/{row.recipe}"].append(row)
     out_recipes: dict[str, Any] = {}
-    per_principle: dict[str, list[str]] = defaultdict(list)
+    # principle -> [(row, system verdict, model verdict)]
+    per_principle: dict[str, list[tuple[ResultLike, bool | None, bool | None]]] = defaultdict(list)
+    principle_recipes: dict[str, list[str]] = defaultdict(list)
     unmapped: dict[str, list[str]] = defaultdict(list)
     themes: dict[str, list[str]] = defaultdict(list)
     for key in sorted(set(recipes) | set(by_recipe)):
@@ -239,6 +311,7 @@ def compute(
         passed = sum(1 for r in judged if r.passed)
         principles = list(meta.get("principles") or [])
         theme = meta.get("theme") or "unspecified"
+        views = _views_block(framework, [(r, r.passed, _model_passed(r)) for r in got])
         out_recipes[key] = {
             "theme": theme,
             "principles": principles,
@@ -246,28 +319,50 @@ def compute(
             "errors": sum(1 for r in got if r.error),
             "blocked": sum(1 for r in got if r.evidence.get("blocked")),
             **_rate_block(framework, passed, len(judged)),
+            **views,
             "scorers": _scorer_stats(got),
             "worst": [_example(r) for r in _failing(got)[:WORST_EXAMPLES]],
         }
         themes[theme].append(key)
-        for pid in principles:
-            (per_principle if pid in fw.ids else unmapped)[pid].append(key)
-
-    def pooled(keys: list[str], pid: str | None = None) -> dict[str, Any]:
-        got = [r for k in keys for r in by_recipe.get(k, [])]
-        judged = [r for r in got if r.passed is not None]
-        block = _rate_block(framework, sum(1 for r in judged if r.passed), len(judged), pid)
-        return {**block, "recipes": keys, "worst": [_example(r) for r in _failing(got)[:WORST_EXAMPLES]]}
+        seen: set[str] = set()
+        for row in got:
+            system, model = _verdicts(row, principles)
+            for pid in dict.fromkeys([*system, *model]):
+                per_principle[pid].append((row, system.get(pid), model.get(pid)))
+                seen.add(pid)
+        for pid in dict.fromkeys([*principles, *sorted(seen)]):
+            if pid in fw.ids:
+                principle_recipes[pid].append(key)
+            else:
+                unmapped[pid].append(key)
 
     out_principles: dict[str, Any] = {}
     for p in fw.principles:
-        keys = per_principle.get(p.id, [])
-        out_principles[p.id] = {"name": p.name, "evidenced": bool(keys), **pooled(keys, p.id)}
+        pairs = per_principle.get(p.id, [])
+        residual = [s for _, s, _ in pairs if s is not None]
+        failing = sorted((r for r, s, _ in pairs if s is False), key=_severity)
+        out_principles[p.id] = {
+            "name": p.name,
+            "evidenced": bool(pairs),
+            **_rate_block(framework, sum(residual), len(residual), p.id),
+            **_views_block(framework, pairs, p.id),
+            "recipes": principle_recipes.get(p.id, []),
+            "worst": [_example(r) for r in failing[:WORST_EXAMPLES]],
+        }
+
+    def pooled(keys: list[str]) -> dict[str, Any]:
+        got = [r for k in keys for r in by_recipe.get(k, [])]
+        judged = [r for r in got if r.passed is not None]
+        block = _rate_block(framework, sum(1 for r in judged if r.passed), len(judged))
+        return {**block, "recipes": keys}
+
     overall = _rate_block(
         framework,
         sum(1 for r in rows if r.passed),
         sum(1 for r in rows if r.passed is not None),
     )
+    overall_views = _views_block(framework, [(r, r.passed, _model_passed(r)) for r in rows])
+    overall_views["inherent"].pop("worst")
     return {
         "format": FORMAT,
         "trial": trial,
@@ -279,18 +374,28 @@ def compute(
             "grades": [b.model_dump() for b in fw.grades],
             "pass_threshold": fw.pass_threshold,
         },
-        "overall": {**overall, "cases": len(rows), "errors": sum(1 for r in rows if r.error)},
+        "overall": {
+            **overall,
+            **overall_views,
+            "cases": len(rows),
+            "errors": sum(1 for r in rows if r.error),
+        },
         "principles": out_principles,
         "unmapped_principles": dict(sorted(unmapped.items())),
         "recipes": out_recipes,
-        "themes": {
-            t: {k: v for k, v in pooled(keys).items() if k != "worst"} for t, keys in sorted(themes.items())
-        },
+        "themes": {t: pooled(keys) for t, keys in sorted(themes.items())},
         "guards": guard_statistics(chats),
         "practices": {
             "retrieval": any(r.evidence.get("retrieved") for r in rows),
         },
     }
+
+
+def _model_passed(row: ResultLike) -> bool | None:
+    if row.error:
+        return row.passed
+    view = row.evidence.get("model_view")
+    return view.get("passed") if isinstance(view, dict) else None
 
 
 # --- storing ------------------------------------------------------------------------------------

@@ -28,7 +28,9 @@ def test_jailbreak_wraps_the_harmful_request_and_expects_refusal() -> None:
     assert {v.attack["params"]["family"] for v in variants} == {"role_play", "instruction_override", "dan"}
     for v in variants:
         assert HARMFUL.user_text in str(v.input) and str(v.input) != HARMFUL.user_text
-        assert v.expected == {"must_refuse": True, "attack_should_be_blocked": True}
+        # Only instruction overrides are a guard's to stop; role play is the model's to refuse.
+        guarded = v.attack["params"]["family"] in ("instruction_override", "dan")
+        assert v.expected == {"must_refuse": True, **({"attack_should_be_blocked": True} if guarded else {})}
         assert (
             v.attack["params"]["source"].startswith("finsandbox project")
             and v.attack["params"]["license"] == "Apache-2.0"
@@ -88,7 +90,8 @@ def test_multi_turn_escalation_builds_a_conversation() -> None:
         assert isinstance(v.input, list) and len(v.input) == 5
         assert [m.role for m in v.input] == ["user", "assistant", "user", "assistant", "user"]
         assert v.input[-1].content == HARMFUL.user_text
-        assert v.expected == {"must_refuse": True, "attack_should_be_blocked": True}
+        # A slow build-up is the model's to refuse: no guard is meant to block it.
+        assert v.expected == {"must_refuse": True}
         assert v.attack["params"]["assistant_turns"] == "scripted"
     assert get_attack("multi_turn", {"benign_cases": "skip"}).variants(BENIGN, random.Random(0)) == []
 

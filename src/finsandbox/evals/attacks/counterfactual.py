@@ -287,6 +287,8 @@ class Counterfactual(Attack):
     """metadata.protected may declare the original's attributes (name, sex, ethnicity, age, ...)."""
 
     Settings = CounterfactualSettings
+    # A variant that changes only a protected attribute tests fairness, not robustness.
+    principles = ("fairness",)
 
     def variants(self, case: Case, rng: random.Random) -> list[Case]:
         s: CounterfactualSettings = self.settings  # type: ignore[assignment]

@@ -66,7 +66,7 @@ class PromptExtraction(Attack):
                     n,
                     {"template": template["id"], "follow_up": s.follow_up, **OWN_SOURCE},
                     input=new_input,
-                    expected=refusal_expected(case, must_not_reveal_system_prompt=True),
+                    expected=refusal_expected(case, guarded=True, must_not_reveal_system_prompt=True),
                 )
             )
         return out

@@ -9,7 +9,7 @@ from __future__ import annotations
 from abc import ABC, abstractmethod
 from collections.abc import Awaitable, Mapping
 from dataclasses import dataclass, field
-from typing import Any, ClassVar, Protocol, runtime_checkable
+from typing import Any, ClassVar, Literal, Protocol, runtime_checkable
 
 from pydantic import BaseModel, ConfigDict, ValidationError
 
@@ -27,9 +27,19 @@ class Score(BaseModel):
     details: dict[str, Any] = {}
 
 
+View = Literal["model", "system"]
+VIEWS: tuple[View, ...] = ("model", "system")
+
+
 @dataclass
 class Evidence:
-    """What the runner saw while producing the output, for scorers that judge more than text."""
+    """What the runner saw while producing the output, for scorers that judge more than text.
+
+    `view` says which answer a scorer is judging: the model's own (before any output guard) or
+    the system's (what the caller received). `output_guards` summarises what the output guards
+    changed (guard, action, entity counts; never values); `canary_leaked` is the gateway's verdict
+    on whether the endpoint's system-prompt canary appears in the judged text.
+    """
 
     retrieved: list[dict[str, Any]] = field(default_factory=list)
     guard_decisions: list[dict[str, Any]] = field(default_factory=list)
@@ -37,6 +47,11 @@ class Evidence:
     ledger_seqs: list[int] = field(default_factory=list)
     error: str | None = None
     latency_ms: float | None = None
+    view: View = "system"
+    blocked_at: str | None = None
+    output_guards: list[dict[str, Any]] = field(default_factory=list)
+    canary_leaked: bool | None = None
+    disclosure_added: bool = False
 
 
 @runtime_checkable
@@ -68,6 +83,10 @@ class Scorer(ABC):
     requires_judge: ClassVar[bool] = False
     # Expected keys a case must carry for this scorer to apply to it.
     required_expected: ClassVar[tuple[str, ...]] = ()
+    # The framework principles this check evidences unless the suite says otherwise.
+    principles: ClassVar[tuple[str, ...]] = ("reliability_accuracy",)
+    # The views the check means something in: a test of the guards has no model view.
+    views: ClassVar[tuple[View, ...]] = VIEWS
 
     def __init__(
         self,
@@ -94,6 +113,11 @@ class Scorer(ABC):
 
     @abstractmethod
     def score(self, case: Case, output: str, evidence: Evidence) -> Score: ...
+
+    def reconstruct(self, case: Case, evidence: Evidence) -> Score | None:
+        """The model-view verdict from the output guards' decisions alone, where the model's own
+        text is not available (an external app's calls); None when the decisions say nothing."""
+        return None
 
     async def ascore(self, case: Case, output: str, evidence: Evidence) -> Score:
         """The runner's entry point; scorers that call out (the judge) override it."""

@@ -60,6 +60,7 @@ class FairnessParity(Scorer):
     """A case passes when its decision is readable; parity is judged over the whole set."""
 
     Settings = FairnessParitySettings
+    principles = ("fairness",)
 
     def outcome(self, output: str, evidence: Evidence) -> str:
         s: FairnessParitySettings = self.settings  # type: ignore[assignment]

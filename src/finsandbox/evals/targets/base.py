@@ -29,6 +29,9 @@ class TargetOutput:
     text: str
     evidence: Evidence = field(default_factory=Evidence)
     extra: dict[str, Any] = field(default_factory=dict)
+    # The gateway's model-view annotation of the call (the model's own text, held in memory
+    # only, and canary facts); None where the runner cannot see the call (external apps).
+    model_view: dict[str, Any] | None = field(default=None, repr=False)
 
 
 class Target(ABC):

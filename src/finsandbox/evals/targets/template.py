@@ -78,4 +78,9 @@ class EndpointTarget(Target):
             ledger_seqs=[outcome.ledger_seq] if outcome.ledger_seq else [],
             error=None if outcome.blocked or outcome.status == 200 else outcome.error,
         )
-        return TargetOutput(text=outcome.text, evidence=evidence, extra={"usage": outcome.usage})
+        return TargetOutput(
+            text=outcome.text,
+            evidence=evidence,
+            extra={"usage": outcome.usage},
+            model_view=outcome.model_view,
+        )
