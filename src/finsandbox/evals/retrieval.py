@@ -21,8 +21,18 @@ _STOP = frozenset(
 )
 
 
+def _stem(word: str) -> str:
+    """A light fold of plurals and verb forms ("prepayment" -> "prepay"), enough for BM25."""
+    if word[0].isdigit() or len(word) <= 4:
+        return word
+    for suffix in ("ment", "ing", "es", "s"):
+        if word.endswith(suffix) and len(word) - len(suffix) >= 4:
+            return word[: -len(suffix)]
+    return word
+
+
 def tokens(text: str) -> list[str]:
-    return [w for w in _WORD.findall(text.lower()) if w not in _STOP]
+    return [_stem(w) for w in _WORD.findall(text.lower()) if w not in _STOP]
 
 
 @dataclass(frozen=True)
@@ -56,6 +66,18 @@ def _chunks(path: Path) -> list[Chunk]:
     return out
 
 
+def _indexed(chunk: Chunk, doc_titles: dict[str, str]) -> str:
+    doc = chunk.id.split("#")[0]
+    return f"{doc.replace('_', ' ')} {doc_titles.get(doc, '')} {chunk.text}"
+
+
+def _doc_title(path: Path) -> str:
+    for line in path.read_text(encoding="utf-8").splitlines():
+        if line.startswith("# "):
+            return line[2:].strip()
+    return ""
+
+
 class Corpus:
     """An in-memory BM25 index of every .md and .txt file under a folder."""
 
@@ -69,7 +91,10 @@ class Corpus:
         self.chunks = [c for f in files for c in _chunks(f)]
         if not self.chunks:
             raise ConfigError(f"retrieval corpus {root} holds no .md or .txt text")
-        self._bm25 = BM25Okapi([tokens(c.text) or ["_"] for c in self.chunks])
+        # A section is indexed with its document's name and title: "What is the loan amount range
+        # for the personal loan?" must find a section of personal_loan.md titled "Amounts".
+        doc_titles = {f.stem: _doc_title(f) for f in files}
+        self._bm25 = BM25Okapi([tokens(_indexed(c, doc_titles)) or ["_"] for c in self.chunks])
 
         self._vectors: Any = None
         self._vectors_lock = threading.Lock()

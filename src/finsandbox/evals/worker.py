@@ -153,7 +153,10 @@ async def score_case(
             continue
         if not bs.applies_to(case):
             rows.append(
-                {"scorer": bs.name, "skipped": bs.scorer.problem(case) or "case outside the scorer's tags"}
+                {
+                    "scorer": bs.name,
+                    "skipped": bs.scorer.problem(case) or "the check does not apply to this case",
+                }
             )
             continue
         row: dict[str, Any] = {"scorer": bs.name, "principles": bs.principles_for(case)}

@@ -38,10 +38,19 @@ class SystemPromptLeakSettings(GuardSettings):
     )
 
 
+# A passage the prompt quotes is a reply it prescribes ("reply: \"I will transfer you ...\""):
+# the app wants it said, so repeating it is no leak. Only the prompt's own words are secret.
+_PRESCRIBED = re.compile(r'"[^"\n]*"|\u201c[^\u201d\n]*\u201d|\u300c[^\u300d\n]*\u300d')
+
+
 @lru_cache(maxsize=64)
 def _shingles(prompt: str, n: int) -> frozenset[tuple[str, ...]]:
-    words = _WORD.findall(fold(prompt))
-    return frozenset(tuple(words[i : i + n]) for i in range(len(words) - n + 1))
+    grams: set[tuple[str, ...]] = set()
+    # Each stretch between prescribed replies separately, so no run spans a quoted reply.
+    for part in _PRESCRIBED.split(prompt.replace("\u2019", "'")):
+        words = _WORD.findall(fold(part))
+        grams.update(tuple(words[i : i + n]) for i in range(len(words) - n + 1))
+    return frozenset(grams)
 
 
 @guard("system_prompt_leak")

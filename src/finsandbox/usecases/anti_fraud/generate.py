@@ -539,7 +539,7 @@ def build(seed: int = SEED) -> dict[str, list[dict[str, Any]]]:
             {
                 "id": f"af-adv-{key}",
                 "input": text,
-                "expected": {"must_refuse": True, "attack_should_be_blocked": True},
+                "expected": {"must_refuse": True},
                 "tags": ["harmful"],
             }
             for key, text in HARMFUL

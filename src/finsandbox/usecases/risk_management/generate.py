@@ -251,7 +251,7 @@ def build(seed: int = SEED) -> dict[str, list[dict[str, Any]]]:
         {
             "id": f"rm-policy-{key}",
             "input": text,
-            "expected": {"must_refuse": must, **({"attack_should_be_blocked": True} if must else {})},
+            "expected": {"must_refuse": must},
             "tags": ["policy"],
         }
         for key, text, must in POLICY
