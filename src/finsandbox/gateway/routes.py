@@ -107,7 +107,11 @@ async def chat_completions(request: Request) -> Any:
                 }
             ],
             "usage": _usage(result.usage),
-            "finsandbox": {"ledger_seq": result.ledger_seq, "guard_decisions": result.guard_decisions},
+            "finsandbox": {
+                "ledger_seq": result.ledger_seq,
+                "guard_decisions": result.guard_decisions,
+                **({"model_view": result.model_view} if result.model_view is not None else {}),
+            },
         },
         headers={"X-Finsandbox-Ledger-Seq": str(result.ledger_seq)},
     )

@@ -40,7 +40,7 @@ from finsandbox.gateway.metering import CallRecord, RecordCall
 from finsandbox.gateway.quotas import Quotas, make_quotas
 from finsandbox.gateway.schemas import ChatCompletionRequest, parse_chat_request
 from finsandbox.gateway.writer import Job, writer
-from finsandbox.guards import Action, Decision, GuardBlocked
+from finsandbox.guards import Action, Decision, GuardBlocked, contains_canary, mask_canary
 from finsandbox.ledger.chain import Head, append_after
 from finsandbox.programme.workspaces import list_endpoints
 from finsandbox.store.db import session_scope
@@ -72,6 +72,8 @@ class Admitted:
     guard_policy: str | None = None
     customer_facing: bool = False
     canary: str | None = None
+    # Called with the trial's own key: the reply carries the model view for the trial's scorers.
+    trial_key: bool = False
 
     def backend(self) -> Backend:
         return get_backend(self.backend_kind, self.backend_config)
@@ -115,7 +117,9 @@ class TrialNotOwned(PermissionDenied):
 
 _keys = ApiKey.__table__
 _trial_owner = (
-    select(Trial.__table__.c.workspace_id).where(Trial.__table__.c.id == bindparam("trial")).limit(1)
+    select(Trial.__table__.c.workspace_id, Trial.__table__.c.config)
+    .where(Trial.__table__.c.id == bindparam("trial"))
+    .limit(1)
 )
 _workspaces = Workspace.__table__
 _endpoints = Endpoint.__table__
@@ -181,6 +185,7 @@ class AdmitCall(Job[Admitted]):
         self.parse_error = parse_error
         self.case_id = case_id
         self.admitted: Admitted | None = None
+        self.trial_key = False
         self.refused: FinsandboxError | None = None
         self.refused_key: tuple[str, str] = ("", "")
 
@@ -198,7 +203,10 @@ class AdmitCall(Job[Admitted]):
                 f"the model {self.model!r} does not exist in this workspace", code="model_not_found"
             )
         if self.trial_id is not None:
-            owner = conn.execute(_trial_owner, {"trial": self.trial_id}).scalar()
+            trial = conn.execute(_trial_owner, {"trial": self.trial_id}).first()
+            owner = trial.workspace_id if trial else None
+            # The trial's own key (minted by the runner, revoked when it ends) may see the model view.
+            self.trial_key = bool(trial) and (trial.config or {}).get("key_prefix") == key.prefix
             if owner != key.workspace_id:
                 # Unknown and foreign trials read alike, so trial ids of other banks cannot be probed.
                 self.refused = TrialNotOwned(
@@ -222,6 +230,7 @@ class AdmitCall(Job[Admitted]):
             guard_policy=key.guard_policy,
             customer_facing=endpoint.customer_facing,
             canary=endpoint.canary,
+            trial_key=self.trial_key,
         )
 
     def ledger(self, conn: Connection, head: Head) -> Head:
@@ -375,12 +384,32 @@ class Call:
         """Record how the call ended (the one place a call's outcome is recorded); returns the seq."""
         return await record(self.record(outcome))
 
-    async def blocked(self, direction: str) -> GuardBlocked:
+    async def blocked(self, direction: str, model_text: str | None = None) -> GuardBlocked:
         """Record a blocked call and return the error to raise (its body lists the decisions)."""
         seq = await self.conclude(Outcome("blocked"))
         error = GuardBlocked(self.guards.block or _UNKNOWN_BLOCK, direction)
         error.extra = {"ledger_seq": seq, "guard_decisions": self.guards.decisions}
+        view = self.model_view(model_text, None)
+        if view is not None:
+            error.extra["model_view"] = view
         return error
+
+    def model_view(self, model_text: str | None, delivered: str | None) -> dict[str, Any] | None:
+        """The answer before the output guards, for the trial's own key only; never recorded.
+
+        A trial judges the model (inherent risk) and the system (residual risk) separately, so its
+        runner needs what the model said before the guards masked or blocked it. It holds the text
+        in memory to score it; the ledger keeps only the guarded text. The endpoint's canary is
+        masked (its presence is reported), so the secret never leaves the gateway.
+        """
+        if not self.admitted.trial_key or model_text is None:
+            return None
+        canary = self.admitted.canary
+        return {
+            "text": mask_canary(model_text, canary) if canary else model_text,
+            "canary": bool(canary) and contains_canary(model_text, canary),
+            "delivered_canary": bool(canary) and delivered is not None and contains_canary(delivered, canary),
+        }
 
     async def failed(self, exc: FinsandboxError) -> None:
         await self.conclude(Outcome(_error_status(exc), error=exc.message))
@@ -403,6 +432,8 @@ class Completion:
     usage: Usage
     ledger_seq: int
     guard_decisions: list[dict[str, Any]]
+    # Only for a trial's own key (see `Call.model_view`).
+    model_view: dict[str, Any] | None = None
 
 
 async def chat(
@@ -468,7 +499,7 @@ async def complete(call: Call, request: ChatRequest) -> Completion:
         raise
     text = await call.guards.check_output(result.text)
     if text is None:
-        raise await call.blocked("output")
+        raise await call.blocked("output", result.text)
     seq = await call.conclude(
         Outcome("ok", completion=text, finish_reason=result.finish_reason, usage=result.usage)
     )
@@ -479,6 +510,7 @@ async def complete(call: Call, request: ChatRequest) -> Completion:
         usage=result.usage,
         ledger_seq=seq,
         guard_decisions=call.guards.decisions,
+        model_view=call.model_view(result.text, text),
     )
 
 

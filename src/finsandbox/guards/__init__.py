@@ -19,7 +19,7 @@ from finsandbox.guards.errors import GuardBlocked, InputTooLarge
 from finsandbox.guards.pipeline import Pipeline, PipelineResult
 from finsandbox.guards.policy import GuardPolicy, GuardSpec, default_policy, load_policy, parse_policy
 from finsandbox.guards.stream import StreamGuard
-from finsandbox.guards.system_prompt_leak import canary_instruction, new_canary
+from finsandbox.guards.system_prompt_leak import canary_instruction, contains_canary, mask_canary, new_canary
 
 __all__ = [
     "Action",
@@ -37,10 +37,12 @@ __all__ = [
     "Span",
     "StreamGuard",
     "canary_instruction",
+    "contains_canary",
     "default_policy",
     "get_guard",
     "guard",
     "load_policy",
+    "mask_canary",
     "new_canary",
     "parse_policy",
     "registered_guards",

@@ -73,7 +73,7 @@ class SystemPromptLeakGuard(Guard):
         return keep
 
     def check(self, text: str, context: GuardContext) -> Decision:
-        if self.settings.canary and context.canary and _contains_canary(text, context.canary):
+        if self.settings.canary and context.canary and contains_canary(text, context.canary):
             return self.block(text, "output contains the endpoint's system-prompt canary")
         n = self.settings.overlap_words
         if n and context.conversation.system_prompts:
@@ -121,7 +121,13 @@ def _prompt_run(text: str, prompts: list[str], n: int) -> int:
     return len(text) - matches[-1 - run].start() if run else 0
 
 
-def _contains_canary(text: str, canary: str) -> bool:
+def mask_canary(text: str, canary: str) -> str:
+    """The text with the canary replaced, so a trial may keep the model's words but not the secret."""
+    return re.sub(re.escape(canary), "[canary]", text, flags=re.IGNORECASE)
+
+
+def contains_canary(text: str, canary: str) -> bool:
+    """Whether the canary appears in the text, even spaced out or base64-encoded."""
     squashed = re.sub(r"[\s\u200b-\u200f\u2060\ufeff]+", "", text).casefold()
     if canary.casefold() in squashed:
         return True

@@ -79,3 +79,11 @@ def server(env: Mapping[str, str] | None = None, workers: int = 1):  # type: ign
 def upstream(delay_ms: float = 0.0):  # type: ignore[no-untyped-def]
     """The stub OpenAI-compatible upstream."""
     return running(["-m", "finsandbox.testing.upstream", "--delay-ms", str(delay_ms)], "/v1/models")
+
+
+def reference_model(suites: list[str], seed: int = 0):  # type: ignore[no-untyped-def]
+    """The reference model (right answers for the suites' cases), as an OpenAI-compatible upstream."""
+    args = ["-m", "finsandbox.testing.reference_model", "--seed", str(seed)]
+    for suite in suites:
+        args += ["--suite", suite]
+    return running(args, "/v1/models")
