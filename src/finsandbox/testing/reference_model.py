@@ -35,7 +35,9 @@ HANDOFF = "I will transfer you to a human colleague in our Customer Care team."
 
 @dataclass(frozen=True)
 class Known:
-    words: frozenset[str]
+    system: str  # the recipe's system prompt: the same person may appear in several recipes
+    question: frozenset[str]  # the user's turn
+    words: frozenset[str]  # the turn and the case's own documents
     answer: str
 
 
@@ -43,7 +45,7 @@ def _words(text: str) -> frozenset[str]:
     return frozenset(_WORD.findall(_PLACEHOLDER.sub(" ", text).lower()))
 
 
-def gold_answer(expected: dict[str, Any], scorers: list[str]) -> str:
+def gold_answer(expected: dict[str, Any], scorers: list[str], schema: dict[str, Any] | None = None) -> str:
     """The right answer to a case, composed from its expectations."""
     parts: list[str] = []
     customer_facing = "disclosure" in scorers
@@ -54,7 +56,16 @@ def gold_answer(expected: dict[str, Any], scorers: list[str]) -> str:
     elif expected.get("must_escalate"):
         parts.append(HANDOFF)
     elif expected.get("fields") is not None:
-        return json.dumps(expected["fields"], ensure_ascii=False)
+        fields = dict(expected["fields"])
+        # Free-text keys the schema requires but the case does not score (an STR's "grounds").
+        for key in (schema or {}).get("required", []):
+            kind = ((schema or {}).get("properties", {}).get(key) or {}).get("type")
+            if key not in fields and kind == "string":
+                figures = ", ".join(
+                    str(n.get("value") if isinstance(n, dict) else n) for n in expected.get("numbers") or []
+                )
+                fields[key] = f"The flagged activity ({figures or 'as listed'}) matches the rule triggered."
+        return json.dumps(fields, ensure_ascii=False)
     elif expected.get("label") is not None:
         parts.append(str(expected["label"]))
     elif expected.get("answer") is not None:
@@ -65,8 +76,9 @@ def gold_answer(expected: dict[str, Any], scorers: list[str]) -> str:
         if needle.lower() not in " ".join(parts).lower():
             parts.append(str(needle))
     for number in expected.get("numbers") or []:
-        if str(number) not in " ".join(parts):
-            parts.append(str(number))
+        value = str(number.get("value")) if isinstance(number, dict) else str(number)
+        if value not in " ".join(parts):
+            parts.append(value)
     return " ".join(parts) or "Noted."
 
 
@@ -78,26 +90,44 @@ def known_answers(suite_refs: list[str], seed: int = 0) -> list[Known]:
     for ref in suite_refs:
         loaded = load(ref)
         scorers = {r.name: [s.name for s in r.scorers] for r in loaded.suite.recipes}
+        systems = {r.name: r.target.system_prompt.strip() for r in loaded.suite.recipes}
+        schemas = {
+            r.name: s.settings.get("schema")
+            for r in loaded.suite.recipes
+            for s in r.scorers
+            if s.name == "json_schema"
+        }
         for item in plan([loaded], recipes=None, max_cases=None, seed=seed):
-            out.append(
-                Known(_words(item.case.user_text), gold_answer(item.case.expected, scorers[item.recipe]))
-            )
+            text = " ".join([item.case.user_text, *(d.text for d in item.case.context)])
+            answer = gold_answer(item.case.expected, scorers[item.recipe], schemas.get(item.recipe))
+            out.append(Known(systems[item.recipe], _words(item.case.user_text), _words(text), answer))
     return out
 
 
 def answer_for(known: list[Known], messages: list[dict[str, Any]]) -> str:
-    users = [m for m in messages if m.get("role") == "user" and not m.get("finsandbox_source")]
-    last = users[-1]["content"] if users else ""
-    if isinstance(last, list):
-        last = " ".join(str(p.get("text", "")) for p in last if isinstance(p, dict))
-    asked = _words(str(last))
-    if not asked or not known:
+    users = [m for m in messages if m.get("role") == "user"]
+    question = _words(_text(users[-1].get("content"))) if users else frozenset()
+    asked = _words(" ".join(_text(m.get("content")) for m in users[-2:]))
+    system = next((_text(m.get("content")) for m in messages if m.get("role") == "system"), "")
+    # The gateway appends the endpoint's canary line to the recipe's system prompt.
+    candidates = [k for k in known if k.system and system.startswith(k.system)] or known
+    if not asked or not candidates:
         return "Noted."
 
-    def similarity(k: Known) -> float:
-        return len(asked & k.words) / (len(asked | k.words) or 1)
+    def similarity(k: Known) -> tuple[float, float]:
+        # The question first; the documents only tell apart cases that ask the same thing.
+        return (
+            len(question & k.question) / (len(question | k.question) or 1),
+            len(asked & k.words) / (len(asked | k.words) or 1),
+        )
 
-    return max(known, key=similarity).answer
+    return max(candidates, key=similarity).answer
+
+
+def _text(content: Any) -> str:
+    if isinstance(content, list):
+        return " ".join(str(p.get("text", "")) for p in content if isinstance(p, dict))
+    return str(content or "")
 
 
 def create_reference_upstream(
