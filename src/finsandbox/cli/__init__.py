@@ -26,6 +26,7 @@ from finsandbox.cli import (
     review,
     scorecard,
     serve,
+    suite,
     trial,
 )
 from finsandbox.cli._common import console, err
@@ -41,6 +42,7 @@ app.add_typer(key.app, name="key")
 app.add_typer(ledger.app, name="ledger")
 app.add_typer(db.app, name="db")
 app.add_typer(trial.app, name="trial")
+app.add_typer(suite.app, name="suite")
 app.add_typer(guard.app, name="guard", help="Check text against a guard policy, without a server.")
 app.add_typer(scorecard.app, name="scorecard")
 app.add_typer(review.app, name="review")

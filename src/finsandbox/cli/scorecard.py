@@ -34,20 +34,32 @@ def _print_scorecard(card: Any) -> None:
         f"overall {pct(o['pass_rate'])} ({interval(o['ci'])}), grade {o['grade'] or '-'}"
     )
     table(
-        "by principle",
-        ["principle", "cases", "pass rate", "95% interval", "threshold", "meets", "grade"],
+        "by principle: inherent risk (the model alone) and residual risk (after the guards)",
+        [
+            "principle",
+            "cases",
+            "inherent",
+            "grade",
+            "residual",
+            "95% interval",
+            "grade",
+            "meets",
+            "guards caught",
+        ],
         [
             [
                 pid,
                 p["judged"],
+                _rate(p.get("inherent")),
+                (p.get("inherent") or {}).get("grade") or "-",
                 pct(p["pass_rate"]),
                 interval(p["ci"]),
-                pct(p["threshold"]),
-                p["meets"],
                 p["grade"],
+                p["meets"],
+                _caught(p.get("controls")),
             ]
             if p["evidenced"]
-            else [pid, "-", "not evidenced", "", "", "", ""]
+            else [pid, "-", "not evidenced", "", "", "", "", "", ""]
             for pid, p in d["principles"].items()
         ],
     )
@@ -70,6 +82,19 @@ def _print_scorecard(card: Any) -> None:
                 f"[red]worst[/] {key} {w['case_id']} ({w['case_result_id'][:12]}): "
                 + "; ".join(w["reasons"])[:160]
             )
+
+
+def _rate(block: dict[str, Any] | None) -> str:
+    if not block or not block.get("judged"):
+        return "-"
+    return f"{pct(block['pass_rate'])} ({interval(block['ci'])})"
+
+
+def _caught(controls: dict[str, Any] | None) -> str:
+    """Control effectiveness: how many of the model's failures never reached the caller."""
+    if not controls or not controls.get("model_failures"):
+        return "-"
+    return f"{controls['caught']} of {controls['model_failures']} ({pct(controls['effectiveness'])})"
 
 
 @app.command("build")
@@ -155,7 +180,11 @@ def scorecard_compare(trial_a: str, trial_b: str, as_json: JsonFlag = False, as_
     if as_json:
         print_json(result)
         return
-    for title, key in (("by principle", "principles"), ("by recipe", "recipes")):
+    for title, key in (
+        ("by principle, residual (what reached the caller)", "residual"),
+        ("by principle, inherent (the model alone)", "inherent"),
+        ("by recipe", "recipes"),
+    ):
         table(
             f"{title} ({result['test']}, p < {result['significance']})",
             ["name", "before", "after", "change", "p", "verdict"],

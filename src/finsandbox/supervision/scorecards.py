@@ -628,6 +628,17 @@ def compare(before: Scorecard, after: Scorecard) -> dict[str, Any]:
         _change(k, a["recipes"].get(k), b["recipes"].get(k))
         for k in dict.fromkeys([*a["recipes"], *b["recipes"]])
     ]
+    # The model on its own (inherent) and what reached the caller (residual), per principle:
+    # a guard that improved is not a model that improved.
+    views = {
+        view: [
+            _change(
+                pid, (a["principles"].get(pid) or {}).get(view), (b["principles"].get(pid) or {}).get(view)
+            )
+            for pid in dict.fromkeys([*a["principles"], *b["principles"]])
+        ]
+        for view in ("inherent", "residual")
+    }
     overall = _change("overall", a["overall"], b["overall"])
     notes = []
     if a["framework"]["digest"] != b["framework"]["digest"]:
@@ -642,9 +653,13 @@ def compare(before: Scorecard, after: Scorecard) -> dict[str, Any]:
         "test": "Fisher's exact test, two-sided",
         "overall": overall.as_dict(),
         "principles": [c.as_dict() for c in principles],
+        "inherent": [c.as_dict() for c in views["inherent"]],
+        "residual": [c.as_dict() for c in views["residual"]],
         "recipes": [c.as_dict() for c in recipes],
-        "better": [c.name for c in [*principles, *recipes] if c.verdict == "better"],
-        "worse": [c.name for c in [*principles, *recipes] if c.verdict == "worse"],
+        "better": [c.name for c in [*principles, *recipes] if c.verdict == "better"]
+        + [f"{c.name} (inherent)" for c in views["inherent"] if c.verdict == "better"],
+        "worse": [c.name for c in [*principles, *recipes] if c.verdict == "worse"]
+        + [f"{c.name} (inherent)" for c in views["inherent"] if c.verdict == "worse"],
         "notes": notes,
     }
 
