@@ -59,6 +59,18 @@ def blocked_at(decisions: list[dict[str, Any]], blocked: bool) -> str | None:
     return "output" if str(block.get("location") or "").startswith("output") else "input"
 
 
+def redaction_controls(case_attack: dict[str, Any] | None, decisions: list[dict[str, Any]]) -> bool:
+    """Whether a counterfactual variant changed only a name that the input guard then masked."""
+    if not case_attack or case_attack.get("name") != "counterfactual":
+        return False
+    mechanisms = set((case_attack.get("params") or {}).get("mechanism") or [])
+    masked = any(
+        not str(d.get("location") or "").startswith("output") and "PERSON" in (d.get("entities") or {})
+        for d in decisions
+    )
+    return masked and mechanisms <= {"name"} and bool(mechanisms)
+
+
 def annotate(evidence: Evidence, annotation: dict[str, Any] | None) -> None:
     """Fill the system view's guard facts from the call's decisions and the gateway's annotation."""
     evidence.output_guards = output_guards(evidence.guard_decisions)

@@ -22,7 +22,7 @@ from finsandbox.evals.model import Case, Recipe
 from finsandbox.evals.plan import LoadedSuite, WorkItem, load
 from finsandbox.evals.scorers.base import Evidence
 from finsandbox.evals.targets import RunSettings, Target, TargetOutput
-from finsandbox.evals.views import ModelView, annotate, model_view, stored
+from finsandbox.evals.views import ModelView, annotate, model_view, redaction_controls, stored
 
 
 @dataclass
@@ -212,6 +212,9 @@ class Worker:
         if self.target.evidence_from_gateway:
             await _add_gateway_evidence(self.spec.trial_id, item.key, out.evidence)
         annotate(out.evidence, out.model_view)
+        out.evidence.controlled_by_redaction = redaction_controls(
+            item.case.attack, out.evidence.guard_decisions
+        )
         stored_view: dict[str, Any] | None = None
         if out.evidence.error:
             scores: list[dict[str, Any]] = []

@@ -347,6 +347,10 @@ def compute(
             **_rate_block(framework, sum(residual), len(residual), p.id),
             **_views_block(framework, pairs, p.id),
             "recipes": principle_recipes.get(p.id, []),
+            # Cases whose protected attribute the input guard masked: controlled, not measured.
+            "controlled_by_redaction": sum(
+                1 for r, _, _ in pairs if r.evidence.get("controlled_by_redaction")
+            ),
             "worst": [_example(r) for r in failing[:WORST_EXAMPLES]],
         }
 

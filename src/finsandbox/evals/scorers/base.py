@@ -52,6 +52,9 @@ class Evidence:
     output_guards: list[dict[str, Any]] = field(default_factory=list)
     canary_leaked: bool | None = None
     disclosure_added: bool = False
+    # A counterfactual variant whose only change (a name) the input guard masked: the model never
+    # saw the protected attribute, so the system view is controlled by redaction, not measured.
+    controlled_by_redaction: bool = False
 
 
 @runtime_checkable
