@@ -31,7 +31,7 @@ from finsandbox.evals.executors import get_executor
 from finsandbox.evals.model import Case
 from finsandbox.evals.plan import LoadedSuite, load, plan
 from finsandbox.evals.scorers.base import Evidence, Score
-from finsandbox.evals.views import model_view
+from finsandbox.evals.views import model_view, principle_verdicts
 from finsandbox.evals.worker import ItemResult, RunSpec, build_scorers, score_case
 from finsandbox.programme.workspaces import get_endpoint, get_workspace
 from finsandbox.store import session_scope
@@ -537,9 +537,15 @@ def summarize(loaded: list[LoadedSuite], rows: list[CaseResult]) -> dict[str, An
             "blocked": sum(1 for r in got if r.evidence.get("blocked")),
             "scorers": aggregates,
         }
-        for p in recipe.principles:
-            principles[p]["n"] += len(judged)
-            principles[p]["passed"] += passed
+        # Each case counts toward a principle only through the checks that evidence it.
+        for r in got:
+            if r.error:
+                verdicts = dict.fromkeys(recipe.principles, False) if r.passed is not None else {}
+            else:
+                verdicts = principle_verdicts(r.scores, "system", list(recipe.principles))
+            for p, ok in verdicts.items():
+                principles[p]["n"] += 1
+                principles[p]["passed"] += int(ok)
         themes[theme]["n"] += len(judged)
         themes[theme]["passed"] += passed
 
