@@ -36,6 +36,12 @@ def test_accepting_with_an_open_high_finding_is_refused_unless_overridden(new_pa
     sup.fill("form[action$='/findings'] textarea[name=text]", "Complaints are not escalated.")
     sup.click("form[action$='/findings'] button[type=submit]")
     sup.wait_for_selector("#blockers")
+    # A required action with no text and a past due date: both problems at once, nothing added.
+    sup.fill("#action-form input[name=due_on]", "2020-01-01")
+    sup.click("#action-form button[type=submit]")
+    errors = sup.inner_text("#actions")
+    assert "Say what must be done." in errors and "2020-01-01 is in the past" in errors
+    assert sup.locator(".action[data-number]").count() == 0
     sup.select_option("#decision select[name=decision]", "accepted")
     sup.fill("#decision textarea[name=note]", "Good enough.")
     sup.check("#decision input[name=confirm]")

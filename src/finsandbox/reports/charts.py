@@ -16,7 +16,8 @@ plt.rcParams.update(
     {
         "svg.fonttype": "none",  # keep text as text: searchable, and small
         "font.family": "DejaVu Sans",
-        "font.size": 8,
+        "font.size": 11,  # charts are shown ~450 px wide: smaller type is unreadable
+        "axes.titlesize": 12,
         "axes.spines.top": False,
         "axes.spines.right": False,
     }
@@ -38,7 +39,7 @@ def data_uri(svg: str) -> str:
 
 def trend_chart(labels: Sequence[str], series: dict[str, Sequence[float | None]], title: str) -> str:
     """Pass rate (0-100%) per trial for each named series; gaps where a series has no data."""
-    fig, ax = plt.subplots(figsize=(6.6, 2.8))
+    fig, ax = plt.subplots(figsize=(6.0, 3.0))
     x = list(range(len(labels)))
     for name, values in series.items():
         points = [(i, 100 * v) for i, v in zip(x, values, strict=False) if v is not None]
@@ -50,7 +51,7 @@ def trend_chart(labels: Sequence[str], series: dict[str, Sequence[float | None]]
     ax.set_title(title)
     ax.grid(axis="y", alpha=0.3)
     if series:
-        ax.legend(fontsize=6, loc="center left", bbox_to_anchor=(1.0, 0.5), frameon=False)
+        ax.legend(fontsize=9, loc="center left", bbox_to_anchor=(1.0, 0.5), frameon=False)
     return _svg(fig)
 
 
@@ -62,7 +63,7 @@ def rate_bars(
     xlabel: str = "pass rate (%) with 95% interval",
 ) -> str:
     """Horizontal bars of pass rates with their confidence intervals as error bars."""
-    fig, ax = plt.subplots(figsize=(6.6, 0.32 * max(3, len(names)) + 0.8))
+    fig, ax = plt.subplots(figsize=(6.0, 0.42 * max(3, len(names)) + 1.0))
     y = list(range(len(names)))
     values = [100 * (r or 0.0) for r in rates]
     # Float rounding can put a Wilson bound a hair on the wrong side of the rate; clamp it.
@@ -80,6 +81,9 @@ def rate_bars(
     ax.set_xlim(0, 100)
     ax.set_xlabel(xlabel)
     ax.set_title(title)
+    for i, r in zip(y, rates, strict=False):  # the rate in words, so a 0% bar is not an empty row
+        at = min(values[i] + upper[i] + 1.5, 90.0)
+        ax.text(at, i, "no data" if r is None else f"{100 * r:.0f}%", va="center", fontsize=9)
     return _svg(fig)
 
 

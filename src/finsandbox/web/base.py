@@ -117,7 +117,7 @@ def number(value: object, digits: int = 2) -> str:
     if isinstance(value, int):
         return f"{value:,}"
     if isinstance(value, float):
-        return f"{value:,.0f}" if value.is_integer() and abs(value) >= 1 else f"{value:.{digits}f}"
+        return f"{value:,.0f}" if value.is_integer() else f"{value:.{digits}f}"
     return str(value)
 
 

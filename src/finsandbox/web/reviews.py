@@ -6,7 +6,7 @@ the finding links that case result and its ledger entries, and opens the trial's
 
 from __future__ import annotations
 
-from datetime import date
+from datetime import UTC, date, datetime
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Form
@@ -287,16 +287,32 @@ def add_action_page(
     due_on: Annotated[str, Form()] = "",
     finding: Annotated[str, Form()] = "",
 ) -> Response:
+    """Require an action; a missing text and a missing, malformed or past due date are shown together."""
     form = {"_form": "action", "action_text": text, "due_on": due_on, "finding": finding}
-
-    def do(r: Review) -> None:
-        try:
-            due = date.fromisoformat(due_on)
-        except ValueError:
-            raise InvalidRequest("give the due date as YYYY-MM-DD", param="due_on") from None
-        add_action(page.session, page.user, r.id, text=text, due_on=due, finding=_ref(finding))
-
-    return _act(page, review_id, form, do, "actions")
+    review = review_for(page, review_id)
+    page.authorize("review.add_action", review.workspace)
+    errors: dict[str, str] = {}
+    due: date | None = None
+    if not text.strip():
+        errors["action_text"] = "Say what must be done."
+    try:
+        due = date.fromisoformat(due_on.strip())
+    except ValueError:
+        errors["due_on"] = "Give the due date as YYYY-MM-DD."
+    else:
+        if due < datetime.now(UTC).date():
+            errors["due_on"] = f"The due date {due.isoformat()} is in the past."
+    if errors:
+        errors["action"] = "The action was not added; see the problems below."
+        return _review_page(page, review, form, errors, 400)
+    assert due is not None
+    return _act(
+        page,
+        review_id,
+        form,
+        lambda r: add_action(page.session, page.user, r.id, text=text, due_on=due, finding=_ref(finding)),
+        "actions",
+    )
 
 
 @router.post("/reviews/{review_id}/respond", include_in_schema=False)
