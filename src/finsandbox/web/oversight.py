@@ -115,6 +115,9 @@ def heat_map(page: Page, rows: list[dict[str, Any]]) -> dict[str, Any]:
                     "failed": judged - ((block or {}).get("passed") or 0),
                     "pass_rate": (block or {}).get("pass_rate") if judged else None,
                     "grade": (block or {}).get("grade") if judged else None,
+                    # The model on its own (before output guards), when the scorecard has both views.
+                    "inherent": ((block or {}).get("inherent") or {}).get("pass_rate") if judged else None,
+                    "inherent_grade": ((block or {}).get("inherent") or {}).get("grade") if judged else None,
                 }
             )
         out_rows.append({"ws": row["ws"], "card": card, "cells": cells})
