@@ -90,6 +90,10 @@ def empty_tables(url: str) -> None:
     from finsandbox.store.models import Base
 
     engine = get_engine(url)
+    home = os.environ.get("FINSANDBOX_HOME")
+    if home:  # signed checkpoints vouch for this database's ledger: they go with it
+        for path in (Path(home) / "checkpoints").glob("*.json"):
+            path.unlink()
     tables = [t.name for t in reversed(Base.metadata.sorted_tables)]
     with engine.begin() as conn:
         if engine.dialect.name == "postgresql":

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import gc
 import json
 import logging
@@ -10,6 +11,7 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Any
 
+import anyio
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.openapi.utils import get_openapi
@@ -128,6 +130,30 @@ def _document_errors(app: FastAPI) -> dict[str, Any]:
     return schema
 
 
+def _checkpoint_once() -> None:
+    from finsandbox import ledger
+    from finsandbox.store import session_scope
+    from finsandbox.supervision import keys
+
+    with session_scope() as session:
+        ledger.checkpoint(session, keys.ensure_key())
+
+
+async def _checkpoint_periodically() -> None:
+    """Sign the ledger's head on a schedule, so a rewrite of the database is caught by a file it cannot
+    reach; a ledger that no longer matches an earlier checkpoint is logged and never signed."""
+    from finsandbox.ledger.checkpoints import EVERY_SECONDS
+
+    while True:
+        await asyncio.sleep(EVERY_SECONDS)
+        try:
+            await anyio.to_thread.run_sync(_checkpoint_once)
+        except FinsandboxError as exc:
+            log.error("ledger checkpoint refused: %s", exc.message)
+        except Exception:
+            log.exception("ledger checkpoint failed")
+
+
 @asynccontextmanager
 async def _lifespan(_app: FastAPI) -> AsyncIterator[None]:
     # Everything imported and built so far lives as long as the process. Frozen, the garbage
@@ -135,7 +161,9 @@ async def _lifespan(_app: FastAPI) -> AsyncIterator[None]:
     # stopped every request for 100-400 ms at random moments under load (the latency tail).
     gc.collect()
     gc.freeze()
+    checkpoints = asyncio.create_task(_checkpoint_periodically())
     yield
+    checkpoints.cancel()
     await close_backends()
 
 

@@ -123,16 +123,45 @@ def test_a_fresh_bundle_verifies_offline(use_case: dict[str, str], tmp_path: Pat
     assert check.ok, check.problems
     names = set(zipfile.ZipFile(bundle).namelist())
     assert {"manifest.json", "signature", "report.html", "reviews.json", "ledger/entries.jsonl"} <= names
+    assert "ledger/checkpoint.json" in names
     assert sum(n.startswith("scorecards/") for n in names) == 2
     assert sum(n.startswith("results/") for n in names) == 2
-    # the slice crosses another workspace's entries: their hashes are there, their payloads are not
+    # only this workspace's entries, each with its inclusion proof; nothing at all of the other bank
     entries = [json.loads(x) for x in zipfile.ZipFile(bundle).read("ledger/entries.jsonl").splitlines()]
-    foreign = [e for e in entries if e["workspace_id"] != check.manifest["workspace"]["id"]]
-    assert foreign and all(e["payload"] is None for e in foreign)
+    assert entries and all(e["workspace_id"] == check.manifest["workspace"]["id"] for e in entries)
+    assert all(e["inclusion_proof"] for e in entries)
+    with session_scope() as s:
+        from finsandbox.programme import get_workspace
+
+        other = get_workspace(s, "ws-noise")
+        foreign = [other.id, use_case["other_owner"], "ws-noise", "Beta Bank"]
+    with zipfile.ZipFile(bundle) as zf:
+        everything = b"".join(zf.read(n) for n in zf.namelist())
+    assert not [f for f in foreign if f.encode() in everything]
     # the export itself is recorded after the head the bundle proves
     with session_scope() as s:
         assert ledger.head(s).kind == "bundle.exported"
         assert ledger.head(s).seq == check.manifest["ledger_head"]["seq"] + 1
+
+
+def test_a_second_bundle_proves_the_ledger_extends_the_first_checkpoint(
+    use_case: dict[str, str], tmp_path: Path
+) -> None:
+    first = _export(tmp_path, "first.zip", pdf=False)
+    second = _export(tmp_path, "second.zip", pdf=False)
+    check = bundles.verify_bundle(second, _public())
+    assert check.ok, check.problems
+    earlier = json.loads(zipfile.ZipFile(first).read("ledger/checkpoint.json"))
+    previous = json.loads(zipfile.ZipFile(second).read("ledger/previous-checkpoint.json"))
+    assert previous == earlier
+    proof = json.loads(zipfile.ZipFile(second).read("ledger/consistency.json"))
+    assert proof["from"] == earlier["size"] < proof["to"]
+    proof["proof"][0] = "00" * 32
+    forged = _rewrite(
+        second, tmp_path / "t.zip", {"ledger/consistency.json": json.dumps(proof).encode()}, resign=True
+    )
+    problems = bundles.verify_bundle(forged, _public()).problems
+    assert len(problems) == 1 and "history was rewritten between the two checkpoints" in problems[0]
 
 
 def _rewrite(src: Path, out: Path, changes: dict[str, bytes | None], *, resign: bool = False) -> Path:
@@ -194,15 +223,44 @@ def test_a_removed_ledger_entry_is_named(use_case: dict[str, str], tmp_path: Pat
         _rewrite(bundle, tmp_path / "a.zip", {"ledger/entries.jsonl": data}), _public()
     )
     assert check.problems[0] == "ledger/entries.jsonl: edited (its SHA-256 does not match the manifest)"
-    assert any(f"ledger entry {removed} removed" in p for p in check.problems)
-    # even with a re-signed manifest, the chain itself names the missing entry
+    assert any(f"entry {removed}, listed in the manifest, was removed" in p for p in check.problems)
+    # even with the file digests re-signed, the manifest's list of entries names the missing one
     check = bundles.verify_bundle(
         _rewrite(bundle, tmp_path / "b.zip", {"ledger/entries.jsonl": data}, resign=True), _public()
     )
-    assert check.problems == [
-        f"ledger/entries.jsonl: ledger entry {removed} removed "
-        f"(the slice jumps from {removed - 1} to {removed + 1})"
+    assert check.problems[0] == f"ledger/entries.jsonl: entry {removed}, listed in the manifest, was removed"
+
+
+def test_a_forged_or_foreign_entry_is_not_proven(use_case: dict[str, str], tmp_path: Path) -> None:
+    """An entry made up with a consistent hash has no inclusion proof to the signed root; another
+    workspace's entry does not belong in the bundle at all."""
+    from finsandbox.ledger.chain import entry_hash
+
+    bundle = _export(tmp_path, pdf=False)
+    entries = [json.loads(x) for x in zipfile.ZipFile(bundle).read("ledger/entries.jsonl").splitlines()]
+    forged = dict(entries[-1])
+    forged["payload"] = json.dumps({"decision": "accepted"})
+    forged["payload_digest"] = ledger.sha256_hex(forged["payload"])
+    forged["entry_hash"] = entry_hash(
+        **{
+            k: forged[k]
+            for k in ("seq", "ts", "actor", "workspace_id", "kind", "payload_digest", "prev_hash")
+        }
+    )
+    data = "".join(json.dumps(e) + "\n" for e in [*entries[:-1], forged]).encode()
+    problems = bundles.verify_bundle(
+        _rewrite(bundle, tmp_path / "f.zip", {"ledger/entries.jsonl": data}, resign=True), _public()
+    ).problems
+    assert problems == [
+        f"ledger/entries.jsonl: entry {forged['seq']} ({forged['kind']}) is not proven part of the ledger: "
+        "its inclusion proof does not lead to the signed checkpoint's root"
     ]
+    foreign = dict(entries[0], workspace_id="0" * 32)
+    data = "".join(json.dumps(e) + "\n" for e in [foreign, *entries[1:]]).encode()
+    problems = bundles.verify_bundle(
+        _rewrite(bundle, tmp_path / "g.zip", {"ledger/entries.jsonl": data}, resign=True), _public()
+    ).problems
+    assert any("belongs to another workspace; a bundle carries only its own entries" in p for p in problems)
 
 
 def test_an_edited_ledger_payload_is_named_even_when_resigned(
@@ -222,7 +280,7 @@ def test_an_edited_ledger_payload_is_named_even_when_resigned(
     ]
 
 
-def test_removing_the_newest_entries_is_caught_by_the_signed_head(
+def test_removing_the_newest_entries_is_caught_by_the_signed_manifest(
     use_case: dict[str, str], tmp_path: Path
 ) -> None:
     bundle = _export(tmp_path, pdf=False)
@@ -231,8 +289,8 @@ def test_removing_the_newest_entries_is_caught_by_the_signed_head(
         _rewrite(bundle, tmp_path / "t.zip", {"ledger/entries.jsonl": b"".join(lines[:-1])}, resign=True),
         _public(),
     )
-    assert any("entries at the end were removed" in p for p in check.problems)
-    assert any("review" in p and "not in the bundle's ledger slice" in p for p in check.problems)
+    assert any("listed in the manifest, was removed" in p for p in check.problems)
+    assert any("review" in p and "not among the bundle's entries" in p for p in check.problems)
 
 
 def test_a_wrong_key_is_named(use_case: dict[str, str], tmp_path: Path) -> None:
@@ -241,8 +299,10 @@ def test_a_wrong_key_is_named(use_case: dict[str, str], tmp_path: Path) -> None:
     bundle = _export(tmp_path, pdf=False)
     other = Ed25519PrivateKey.generate().public_key()
     check = bundles.verify_bundle(bundle, other)
-    assert len(check.problems) == 1
     assert "signed by key" in check.problems[0] and keys.key_id(other) in check.problems[0]
+    assert check.problems[1:] == [
+        f"ledger/checkpoint.json: its signature does not verify with public key {keys.key_id(other)}"
+    ]
 
 
 def test_an_added_file_and_a_non_zip_are_refused(use_case: dict[str, str], tmp_path: Path) -> None:

@@ -48,16 +48,19 @@ def bundle_verify(
     file: Path,
     public_key: Annotated[str, typer.Option(help="the programme's public key: a PEM file, or base64/hex")],
 ) -> None:
-    """Check a bundle offline: signature, every file's digest, the ledger chain. Exit 1 naming what fails."""
+    """Check a bundle offline: signature, every file's digest, each ledger entry's inclusion proof in the
+    signed checkpoint and the consistency proof from the checkpoint before. Exit 1 naming what fails."""
     from finsandbox.supervision.bundles import verify_bundle
     from finsandbox.supervision.keys import load_public_key
 
     check = verify_bundle(file, load_public_key(public_key))
     if check.ok:
         head = (check.manifest or {}).get("ledger_head", {})
+        proven = check.checked[-1] if check.checked else ""
         console.print(
-            f"bundle OK: signature valid, {len(check.checked) - 1} files and the ledger chain check out "
-            f"(head {head.get('seq')}:{str(head.get('hash'))[:16]}…)"
+            f"bundle OK: signature valid, {len(check.checked) - 2} files check out; {proven} "
+            f"(head {head.get('seq')}:{str(head.get('hash'))[:16]}…)",
+            markup=False,
         )
         return
     err.print(f"bundle INVALID: {len(check.problems)} problem(s)", markup=False)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Annotated
 
 import typer
@@ -23,9 +24,20 @@ def ledger_verify(
     anchor: Annotated[
         str | None, typer.Option(help="SEQ:HASH recorded earlier; detects deletion of the newest entries")
     ] = None,
+    checkpoints: Annotated[
+        Path | None,
+        typer.Option(help="folder of signed checkpoints (default: the data directory's checkpoints/)"),
+    ] = None,
+    public_key: Annotated[
+        str | None, typer.Option(help="the programme's public key (default: the one in the data directory)")
+    ] = None,
 ) -> None:
-    """Recompute the chain; exit 1 naming the first entry that was edited, deleted, inserted or reordered."""
+    """Recompute the chain from entry 1 and check it against every signed checkpoint; exit 1 naming the
+    first entry edited, deleted, inserted or reordered, or the checkpoint it was truncated or rewritten
+    since."""
     from finsandbox import ledger
+    from finsandbox.ledger.checkpoints import directory
+    from finsandbox.supervision import keys
 
     anchored: tuple[int, str] | None = None
     if anchor:
@@ -33,15 +45,48 @@ def ledger_verify(
         if not seq.isdigit() or len(digest) != 64:
             raise FinsandboxError("--anchor must look like SEQ:HASH (a number, a colon, 64 hex digits)")
         anchored = (int(seq), digest)
+    folder = checkpoints or directory()
+    if not folder.is_dir():
+        raise FinsandboxError(f"no checkpoint folder {folder}")
+    found = ledger.load_all(folder)
+    key = keys.load_public_key(public_key) if public_key else None
+    if key is None and found:
+        if not keys.public_key_path().exists():
+            raise FinsandboxError("checkpoints exist but no public key to check them; pass --public-key")
+        key = keys.load_public_key(keys.public_key_path())
     with open_session(write=False) as s:
-        report = ledger.verify(s, anchor=anchored)
+        report = ledger.verify(s, anchor=anchored, checkpoints=found, public_key=key)
+    if report.ok and report.entries == 0 and not found:
+        err.print("ledger EMPTY: no entries and no signed checkpoint to vouch for it")
+        raise typer.Exit(1)
     if report.ok:
         console.print(f"ledger OK: {report.entries} entries, head {report.head_seq}:{report.head_hash}")
+        if report.checkpoint is not None:
+            console.print(
+                f"  matches {report.checkpoints} signed checkpoint(s); latest: {report.checkpoint.label}"
+            )
+        else:
+            console.print(
+                "  no signed checkpoint yet: run `finsandbox ledger checkpoint` and keep a copy elsewhere"
+            )
         return
     err.print(f"ledger BROKEN: {report.first}")
     for p in report.problems[1:10]:
         err.print(f"  also: {p}")
     raise typer.Exit(1)
+
+
+@app.command("checkpoint")
+def ledger_checkpoint() -> None:
+    """Sign the ledger's head (size, Merkle root, time) with the programme's key and keep it outside the
+    database; refused, naming the checkpoint, if the ledger was rewritten since an earlier one."""
+    from finsandbox import ledger
+    from finsandbox.ledger.checkpoints import directory
+    from finsandbox.supervision import keys
+
+    with open_session(write=False) as s:
+        cp = ledger.checkpoint(s, keys.ensure_key())
+    console.print(f"{cp.label} signed by key {cp.key_id}, kept in {directory()}")
 
 
 @app.command("head")

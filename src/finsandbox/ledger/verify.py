@@ -5,13 +5,18 @@ Classification, checked in this order for each entry in sequence order:
   reordered  its hash is valid only at another position (the one after the entry it links to);
   deleted    its hash is valid but the sequence jumps over numbers;
   inserted   its hash is valid but it links to an entry other than the one before it.
-Deleting the newest entries leaves a valid, shorter chain: only an anchor (a head hash
-recorded elsewhere, e.g. in a signed exit report) can reveal that, so `verify` accepts one.
+The chain must start at entry 1 (linking to the genesis): deleting the oldest entries is named.
+Deleting the newest entries, or recomputing every hash after an edit, leaves a chain that is valid on
+its own: only something kept outside the database reveals it. `verify` takes signed checkpoints (see
+checkpoints.py), naming each one the ledger no longer reaches (truncated) or matches (rewritten), and
+an anchor (SEQ:HASH noted earlier).
 """
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
@@ -19,11 +24,16 @@ from sqlalchemy.orm import Session
 from finsandbox.ledger.chain import GENESIS, hash_of, sha256_hex
 from finsandbox.store.models import LedgerEntry
 
+if TYPE_CHECKING:
+    from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
+
+    from finsandbox.ledger.checkpoints import Checkpoint
+
 
 @dataclass(frozen=True)
 class Problem:
     seq: int
-    kind: str  # edited | reordered | deleted | inserted | truncated
+    kind: str  # edited | reordered | deleted | inserted | truncated | rewritten | unsigned
     detail: str
 
     def __str__(self) -> str:
@@ -36,6 +46,8 @@ class Report:
     head_seq: int = 0
     head_hash: str = GENESIS
     problems: list[Problem] = field(default_factory=list)
+    checkpoints: int = 0  # how many signed checkpoints were checked
+    checkpoint: Checkpoint | None = None  # the latest one the ledger matches
 
     @property
     def ok(self) -> bool:
@@ -47,14 +59,17 @@ class Report:
 
 
 def verify_entries(entries: list[LedgerEntry], *, anchor: tuple[int, str] | None = None) -> Report:
-    """Check a list of entries that should form one chain from the genesis (or from its first entry)."""
+    """Check a list of entries that should form one chain from the genesis."""
     report = Report(entries=len(entries))
     by_hash = {e.entry_hash: e.seq for e in entries}
     written_at = _positions_by_links(entries)
-    if entries:
+    if entries and entries[0].seq != 1 and entries[0].prev_hash != GENESIS:
         start = entries[0]
-        expected_seq = start.seq
-        expected_prev = start.prev_hash if start.seq != 1 else GENESIS
+        gone = "entry 1" if start.seq == 2 else f"entries 1 to {start.seq - 1}"
+        report.problems.append(
+            Problem(start.seq, "deleted", f"{gone} at the start of the ledger are missing")
+        )
+        expected_seq, expected_prev = start.seq, start.prev_hash
     else:
         expected_seq, expected_prev = 1, GENESIS
     for e in entries:
@@ -123,7 +138,40 @@ def _check(
     return None
 
 
-def verify(session: Session, *, anchor: tuple[int, str] | None = None) -> Report:
-    """Verify the whole ledger in sequence order."""
+def verify(
+    session: Session,
+    *,
+    anchor: tuple[int, str] | None = None,
+    checkpoints: Sequence[Checkpoint] = (),
+    public_key: Ed25519PublicKey | None = None,
+) -> Report:
+    """Verify the whole ledger in sequence order, and against each signed checkpoint given (their
+    signatures checked with `public_key`; one that does not verify is a problem, never trusted)."""
+    from finsandbox.ledger.checkpoints import key_id, mismatches
+    from finsandbox.ledger.merkle import Tree
+
     entries = list(session.scalars(select(LedgerEntry).order_by(LedgerEntry.seq)))
-    return verify_entries(entries, anchor=anchor)
+    report = verify_entries(entries, anchor=anchor)
+    if not checkpoints:
+        return report
+    trusted = []
+    for cp in checkpoints:
+        if public_key is not None and not cp.verifies(public_key):
+            report.problems.append(
+                Problem(
+                    cp.size,
+                    "unsigned",
+                    f"the {cp.label} is not signed by the programme's key {key_id(public_key)}",
+                )
+            )
+        else:
+            trusted.append(cp)
+    hashes = [e.entry_hash for e in entries]
+    tree = Tree.of_entries(hashes)
+    bad = mismatches(tree, hashes, trusted)
+    for kind, detail in bad:
+        report.problems.append(Problem(min(len(hashes), max(c.size for c in trusted)), kind, detail))
+    report.checkpoints = len(trusted)
+    matching = [c for c in trusted if c.size <= len(hashes) and tree.root(c.size) == c.root]
+    report.checkpoint = matching[-1] if matching else None
+    return report

@@ -1,11 +1,13 @@
 """Evidence bundles: a use case's exit report with everything needed to check it, signed.
 
 The zip holds the report (HTML, PDF), every scorecard version, the case results, the reviews and
-the slice of the ledger from the workspace's first entry to the head at export. Entries of other
-workspaces in that range carry only their hashed fields, not their payloads: enough to recompute
-the chain, nothing about another bank. `manifest.json` lists each file's SHA-256 and the head;
-`signature` is Ed25519 over the canonical manifest. `verify_bundle` checks it all offline and names
-what does not match.
+the workspace's own ledger entries, nothing of any other workspace. Each entry carries an inclusion
+proof against a signed checkpoint of the whole ledger made at export (`ledger/checkpoint.json`, a
+Merkle root as in Certificate Transparency), and the bundle carries a consistency proof from the
+checkpoint before it, so the entries are proven part of the one ledger, and that ledger an extension
+of what was signed earlier, without revealing a neighbour. `manifest.json` lists each file's SHA-256,
+the checkpoint and the entries' numbers; `signature` is Ed25519 over the canonical manifest.
+`verify_bundle` checks it all offline and names what does not match.
 """
 
 from __future__ import annotations
@@ -24,50 +26,47 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from finsandbox import ledger
-from finsandbox.ledger.chain import GENESIS, entry_hash
+from finsandbox.ledger.chain import entry_hash
 from finsandbox.store.models import CaseResult, LedgerEntry, Trial, User
 from finsandbox.supervision import keys
 
-FORMAT = "finsandbox-evidence-bundle/1"
+FORMAT = "finsandbox-evidence-bundle/2"
 MANIFEST = "manifest.json"
 SIGNATURE = "signature"
 LEDGER_FILE = "ledger/entries.jsonl"
+CHECKPOINT_FILE = "ledger/checkpoint.json"
+PREVIOUS_FILE = "ledger/previous-checkpoint.json"
+CONSISTENCY_FILE = "ledger/consistency.json"
 
 
 def _json(obj: Any) -> bytes:
     return (json.dumps(obj, ensure_ascii=False, indent=2, sort_keys=True, default=str) + "\n").encode("utf-8")
 
 
-def _entry_dict(e: LedgerEntry, full: bool) -> dict[str, Any]:
+def _entry_dict(e: LedgerEntry, proof: list[str]) -> dict[str, Any]:
     return {
         "seq": e.seq,
         "ts": e.ts,
         "actor": e.actor,
         "workspace_id": e.workspace_id,
         "kind": e.kind,
-        "payload": e.payload if full else None,
+        "payload": e.payload,
         "payload_digest": e.payload_digest,
         "prev_hash": e.prev_hash,
         "entry_hash": e.entry_hash,
+        "inclusion_proof": proof,
     }
 
 
-def ledger_slice(session: Session, workspace_id: str, head_seq: int) -> list[dict[str, Any]]:
-    """Entries from the workspace's first to `head_seq`; other workspaces' payloads left out."""
-    first = session.scalar(
-        select(LedgerEntry.seq)
-        .where(LedgerEntry.workspace_id == workspace_id)
-        .order_by(LedgerEntry.seq)
-        .limit(1)
-    )
-    if first is None:
-        return []
+def ledger_slice(session: Session, workspace_id: str, tree: ledger.Tree, size: int) -> list[dict[str, Any]]:
+    """The workspace's own entries up to entry `size`, each with its inclusion proof in the tree of
+    the first `size` entries. No other workspace's entry, field or payload is included."""
     entries = session.scalars(
         select(LedgerEntry)
-        .where(LedgerEntry.seq >= first, LedgerEntry.seq <= head_seq)
+        .where(LedgerEntry.workspace_id == workspace_id, LedgerEntry.seq <= size)
         .order_by(LedgerEntry.seq)
     )
-    return [_entry_dict(e, e.workspace_id == workspace_id) for e in entries]
+    return [_entry_dict(e, tree.inclusion_proof(e.seq - 1, size)) for e in entries]
 
 
 def _result_dict(r: CaseResult) -> dict[str, Any]:
@@ -135,16 +134,34 @@ def export_bundle(
         ).encode("utf-8")
     files["reviews.json"] = _json(context["reviews"])
     head = context["ledger_head"]
-    entries = ledger_slice(session, ws.id, head["seq"])
+    earlier = [c for c in ledger.load_all() if c.key_id == keys.key_id(key.public_key())]
+    checkpoint = ledger.checkpoint(session, key, upto=head["seq"])
+    hashes = list(session.scalars(select(LedgerEntry.entry_hash).order_by(LedgerEntry.seq)))[
+        : checkpoint.size
+    ]
+    tree = ledger.Tree.of_entries(hashes)
+    entries = ledger_slice(session, ws.id, tree, checkpoint.size)
     files[LEDGER_FILE] = "".join(json.dumps(e, sort_keys=True) + "\n" for e in entries).encode("utf-8")
+    files[CHECKPOINT_FILE] = checkpoint.to_json().encode("utf-8")
+    previous = [c for c in earlier if c.size < checkpoint.size]
+    if previous:
+        files[PREVIOUS_FILE] = previous[-1].to_json().encode("utf-8")
+        files[CONSISTENCY_FILE] = _json(
+            {
+                "from": previous[-1].size,
+                "to": checkpoint.size,
+                "proof": tree.consistency_proof(previous[-1].size, checkpoint.size),
+            }
+        )
     public = key.public_key()
     manifest = {
         "format": FORMAT,
         "workspace": {"id": ws.id, "slug": ws.slug, "name": ws.name, "theme": ws.theme, "bank": ws.bank.name},
         "created_at": datetime.now(UTC).isoformat(timespec="seconds"),
         "created_by": actor,
-        "ledger_head": head,
-        "ledger_range": [entries[0]["seq"], entries[-1]["seq"]] if entries else None,
+        "ledger_head": {"seq": checkpoint.size, "hash": checkpoint.head_hash},
+        "checkpoint": {"size": checkpoint.size, "root": checkpoint.root, "time": checkpoint.time},
+        "ledger_entries": [e["seq"] for e in entries],
         "key_id": keys.key_id(public),
         "public_key": base64.b64encode(keys.public_bytes(public)).decode("ascii"),
         "files": {name: ledger.sha256_hex(data) for name, data in sorted(files.items())},
@@ -165,7 +182,8 @@ def export_bundle(
         workspace_id=ws.id,
         payload={
             "manifest_digest": ledger.sha256_hex(ledger.canonical(manifest)),
-            "ledger_head": head,
+            "ledger_head": manifest["ledger_head"],
+            "checkpoint_root": checkpoint.root,
             "key_id": manifest["key_id"],
         },
     )
@@ -188,13 +206,13 @@ class BundleCheck:
         return not self.problems
 
 
-def _chain_problems(entries: list[dict[str, Any]], workspace_id: str | None) -> list[str]:
-    """Recompute the slice's hash chain; name each entry that was edited, removed or relinked."""
+def _entry_problems(
+    entries: list[dict[str, Any]], workspace_id: str | None, checkpoint: ledger.Checkpoint
+) -> list[str]:
+    """Each entry must be this workspace's, unedited, and proven included in the signed checkpoint."""
     problems: list[str] = []
-    prev: dict[str, Any] | None = None
     for e in entries:
-        seq = e.get("seq")
-        label = f"{LEDGER_FILE}: entry {seq}"
+        label = f"{LEDGER_FILE}: entry {e.get('seq')}"
         try:
             recomputed = entry_hash(
                 seq=e["seq"],
@@ -205,31 +223,23 @@ def _chain_problems(entries: list[dict[str, Any]], workspace_id: str | None) -> 
                 payload_digest=e["payload_digest"],
                 prev_hash=e["prev_hash"],
             )
-        except KeyError as exc:
-            problems.append(f"{label}: field {exc.args[0]} is missing")
-            prev = e
+            payload, seq, proof = e["payload"], int(e["seq"]), e["inclusion_proof"]
+        except (KeyError, TypeError, ValueError) as exc:
+            problems.append(f"{label}: field {exc.args[0] if exc.args else ''} is missing or malformed")
             continue
-        if e.get("payload") is not None and ledger.sha256_hex(e["payload"]) != e["payload_digest"]:
+        if e["workspace_id"] != workspace_id:
+            problems.append(f"{label} belongs to another workspace; a bundle carries only its own entries")
+        if not isinstance(payload, str) or ledger.sha256_hex(payload) != e["payload_digest"]:
             problems.append(f"{label} ({e['kind']}) was edited: its payload does not match its digest")
-        elif e.get("payload") is None and e.get("workspace_id") == workspace_id:
-            problems.append(f"{label} ({e['kind']}) of this workspace has no payload")
         if recomputed != e.get("entry_hash"):
             problems.append(f"{label} ({e['kind']}) was edited: its fields do not match its hash")
-        if prev is None:
-            if seq == 1 and e["prev_hash"] != GENESIS:
-                problems.append(f"{label} is the first entry but does not link to the genesis")
-        else:
-            expected = prev["seq"] + 1
-            if seq != expected:
-                gone = f"entry {expected}" if seq == expected + 1 else f"entries {expected} to {seq - 1}"
-                problems.append(
-                    f"{LEDGER_FILE}: ledger {gone} removed (the slice jumps from {prev['seq']} to {seq})"
-                )
-            elif e["prev_hash"] != prev.get("entry_hash"):
-                problems.append(
-                    f"{label} does not link to entry {prev['seq']} (an entry was replaced or inserted)"
-                )
-        prev = e
+        elif not isinstance(proof, list) or not ledger.verify_inclusion(
+            recomputed, seq - 1, checkpoint.size, proof, checkpoint.root
+        ):
+            problems.append(
+                f"{label} ({e['kind']}) is not proven part of the ledger: its inclusion proof does not "
+                f"lead to the signed checkpoint's root"
+            )
     return problems
 
 
@@ -273,7 +283,7 @@ def verify_bundle(path: Path, public_key: Ed25519PublicKey) -> BundleCheck:
         for extra in sorted(names - set(listed) - {MANIFEST, SIGNATURE}):
             if not extra.endswith("/"):
                 check.problems.append(f"{extra}: in the bundle but not listed in the manifest")
-    _check_ledger(check, manifest, contents)
+    _check_ledger(check, manifest, contents, public_key)
     return check
 
 
@@ -297,11 +307,30 @@ def _check_signature(check: BundleCheck, manifest: dict[str, Any], raw: bytes, k
             )
 
 
-def _check_ledger(check: BundleCheck, manifest: dict[str, Any], contents: dict[str, bytes]) -> None:
+def _read_checkpoint(
+    check: BundleCheck, contents: dict[str, bytes], name: str, key: Ed25519PublicKey
+) -> ledger.Checkpoint | None:
+    if name not in contents:
+        check.problems.append(f"{name}: missing from the bundle")
+        return None
+    try:
+        cp = ledger.Checkpoint.from_json(contents[name])
+    except (ValueError, KeyError, TypeError):
+        check.problems.append(f"{name}: not a signed checkpoint")
+        return None
+    if not cp.verifies(key):
+        check.problems.append(f"{name}: its signature does not verify with public key {keys.key_id(key)}")
+        return None
+    return cp
+
+
+def _check_ledger(
+    check: BundleCheck, manifest: dict[str, Any], contents: dict[str, bytes], key: Ed25519PublicKey
+) -> None:
     raw = contents.get(LEDGER_FILE)
     if raw is None:
         if LEDGER_FILE not in (manifest.get("files") or {}):
-            check.problems.append(f"{LEDGER_FILE}: the manifest lists no ledger slice")
+            check.problems.append(f"{LEDGER_FILE}: the manifest lists no ledger entries")
         return
     try:
         entries = [json.loads(line) for line in raw.decode("utf-8").splitlines() if line.strip()]
@@ -309,16 +338,35 @@ def _check_ledger(check: BundleCheck, manifest: dict[str, Any], contents: dict[s
         check.problems.append(f"{LEDGER_FILE}: not valid JSON lines")
         return
     workspace_id = (manifest.get("workspace") or {}).get("id")
-    problems = _chain_problems(entries, workspace_id)
-    head = manifest.get("ledger_head") or {}
-    last = entries[-1] if entries else None
-    if last is None:
-        problems.append(f"{LEDGER_FILE}: the ledger slice is empty")
-    elif last.get("seq") != head.get("seq") or last.get("entry_hash") != head.get("hash"):
-        problems.append(
-            f"{LEDGER_FILE}: the slice ends at entry {last.get('seq')}, not at the head the manifest "
-            f"records ({head.get('seq')}:{str(head.get('hash'))[:16]}…); entries at the end were removed"
-        )
+    checkpoint = _read_checkpoint(check, contents, CHECKPOINT_FILE, key)
+    if checkpoint is None:
+        return
+    problems: list[str] = []
+    stated = manifest.get("checkpoint") or {}
+    if stated.get("size") != checkpoint.size or stated.get("root") != checkpoint.root:
+        problems.append(f"{CHECKPOINT_FILE}: it is not the checkpoint the manifest names")
+    problems += _entry_problems(entries, workspace_id, checkpoint)
+    listed = manifest.get("ledger_entries") or []
+    present = {e.get("seq") for e in entries}
+    for seq in listed:
+        if seq not in present:
+            problems.append(f"{LEDGER_FILE}: entry {seq}, listed in the manifest, was removed")
+    for seq in sorted(present - set(listed), key=lambda x: int(x or 0)):
+        problems.append(f"{LEDGER_FILE}: entry {seq} is not listed in the manifest")
+    if PREVIOUS_FILE in contents or CONSISTENCY_FILE in contents:
+        previous = _read_checkpoint(check, contents, PREVIOUS_FILE, key)
+        try:
+            proof = json.loads(contents.get(CONSISTENCY_FILE, b"{}"))
+            consistent = previous is not None and ledger.verify_consistency(
+                previous.size, previous.root, checkpoint.size, checkpoint.root, proof.get("proof") or []
+            )
+        except (ValueError, AttributeError, TypeError):
+            consistent = False
+        if previous is not None and not consistent:
+            problems.append(
+                f"{CONSISTENCY_FILE}: the ledger at export does not extend the {previous.label}; "
+                "history was rewritten between the two checkpoints"
+            )
     by_seq = {e.get("seq"): e for e in entries}
     cited: list[tuple[str, int]] = []
     result_ids: set[str] = set()
@@ -347,12 +395,12 @@ def _check_ledger(check: BundleCheck, manifest: dict[str, Any], contents: dict[s
     for where, seq in cited:
         entry = by_seq.get(seq)
         if entry is None:
-            problems.append(f"{where} cites ledger entry {seq}, which is not in the bundle's ledger slice")
+            problems.append(f"{where} cites ledger entry {seq}, which is not among the bundle's entries")
         elif entry.get("workspace_id") != workspace_id:
             problems.append(f"{where} cites ledger entry {seq}, which belongs to another workspace")
     check.problems.extend(problems)
     if not problems:
-        check.checked.append(f"{LEDGER_FILE} chain ({len(entries)} entries)")
+        check.checked.append(f"{LEDGER_FILE}: {len(entries)} entries proven in the signed {checkpoint.label}")
 
 
 def read_bundle_file(path: Path, name: str) -> bytes:
