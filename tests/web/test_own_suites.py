@@ -61,3 +61,22 @@ def test_build_launch_and_score_an_own_suite(new_page: Any, site: Site) -> None:
     assert page.locator("#overall-grade").count() == 1
     assert _ledger_size() == before  # viewing a scorecard writes nothing
     shot(page, "own-suite-scorecard")
+
+
+def test_a_trial_is_cancelled_from_its_page(new_page: Any, site: Site) -> None:
+    """A trial that has not finished shows a Cancel button; cancelling keeps its page and says so."""
+    from finsandbox.evals.trials import create_trial
+    from finsandbox.store import session_scope
+
+    with session_scope(write=True) as s:  # recorded, not started: it waits as a queued trial would
+        trial = create_trial(
+            s, workspace=site.ws_a, endpoint="stub", suites=["customer_service"], actor="test", max_cases=1
+        )
+        trial_id = trial.id
+    page = new_page(OWNER_A)
+    page.goto(f"/trials/{trial_id}")
+    assert "No results yet" in page.inner_text("#results-block")
+    page.once("dialog", lambda dialog: dialog.accept())
+    page.click("#cancel-trial button")
+    page.wait_for_selector("#trial-status:has-text('cancelled')")
+    assert page.locator("#cancel-trial").count() == 0
