@@ -37,10 +37,20 @@ def test_public_summary_never_contains_values() -> None:
     assert "A123456" not in str(public) and "4111" not in str(public)
 
 
-def test_ner_finds_bare_names_the_patterns_miss() -> None:
-    text = "Yesterday Chan Tai Man visited the Mong Kok branch with Mary Wong."
+def test_hong_kong_names_are_found_by_rules_without_the_model() -> None:
+    text = "Yesterday Chan Tai Man visited the Mong Kok branch with Mary Wong; CHAN TAI MAN signed."
+    decision = PIIGuard({"ner": False}).check(text, GuardContext())
+    assert (
+        decision.text
+        == "Yesterday <PERSON_1> visited the Mong Kok branch with <PERSON_2>; <PERSON_1> signed."
+    )
+
+
+def test_ner_finds_bare_names_the_rules_miss() -> None:
+    text = "Yesterday Sarah Jenkins visited the Mong Kok branch with Tom Hardy."
     without = PIIGuard({"ner": False}).check(text, GuardContext())
     with_ner = PIIGuard({"ner": True}).check(text, GuardContext())
     assert without.action is Action.ALLOW
-    assert "Chan Tai Man" not in with_ner.text and "Mary Wong" not in with_ner.text
+    assert "Sarah Jenkins" not in with_ner.text and "Tom Hardy" not in with_ner.text
     assert "<PERSON_1>" in with_ner.text and "<PERSON_2>" in with_ner.text
+    assert "Mong Kok" in with_ner.text

@@ -44,8 +44,8 @@ def test_a_valid_policy_loads_from_a_file(tmp_path: Path) -> None:
 def test_default_policy_ships_with_the_package() -> None:
     policy = default_policy()
     assert [s.guard for s in policy.input] == ["pii", "injection"]
-    assert policy.input[0].settings.get("ner") is False
-    assert policy.with_ner(True).input[0].parsed_settings.ner is True  # type: ignore[attr-defined]
+    assert policy.input[0].settings.get("ner") is True  # person names are on by default
+    assert policy.with_ner(False).input[0].parsed_settings.ner is False  # type: ignore[attr-defined]
 
 
 def variant(old: str, new: str) -> str:

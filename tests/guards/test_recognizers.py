@@ -131,7 +131,7 @@ CONTEXT_PAIRS = [
     ("PASSPORT", "no. K12345678", "passport K12345678"),
     ("MAINLAND_ID", "no. 11010519491231002X", "resident ID 11010519491231002X"),
     ("DATE_OF_BIRTH", "on 12/05/1985", "born 12/05/1985"),
-    ("PERSON", "Mr. Chan Tai Man", "customer name Mr. Chan Tai Man"),
+    ("PERSON", "met Chan Tai Man", "customer name Chan Tai Man"),
 ]
 
 

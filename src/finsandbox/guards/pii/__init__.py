@@ -71,7 +71,13 @@ def detect(
             candidates.extend(s for s in rec.analyze(text) if s.score >= min_score)
     person = known.get("PERSON")
     if ner and "PERSON" in wanted and isinstance(person, PersonNameRecognizer):
-        candidates.extend(s for s in person.analyze_ner(text) if s.score >= min_score)
+        # A rule's name span ("TSANG Mei Ling") beats the model's piece of it ("Mei Ling").
+        rules = [s for s in candidates if s.entity_type == "PERSON"]
+        candidates.extend(
+            s
+            for s in person.analyze_ner(text)
+            if s.score >= min_score and not any(r.start <= s.start and s.end <= r.end for r in rules)
+        )
     return resolve_overlaps(candidates)
 
 

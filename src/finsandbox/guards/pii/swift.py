@@ -31,7 +31,10 @@ class SwiftRecognizer(Recognizer):
     patterns = (
         Pattern("bic", r"(?<![A-Za-z0-9])[A-Z]{4}[A-Z]{2}[A-Z0-9]{2}(?:[A-Z0-9]{3})?(?![A-Za-z0-9])", 0.3),
     )
-    context = ("swift", "bic", "swift code", "bank code", "beneficiary bank", "wire", "telegraphic transfer")
+    context = (
+        "swift", "bic", "swift code", "swift/bic", "bank code", "beneficiary bank", "correspondent bank",
+        "intermediary bank", "wire", "telegraphic transfer", "tt", "remittance", "remit",
+    )  # fmt: skip
 
     def validate(self, value: str) -> bool:
         return (value[4:6] in ISO_COUNTRIES and value[6:8] != "00") or value[:4] in KNOWN_BANKS
