@@ -23,6 +23,7 @@ from finsandbox.api import router as api_router
 from finsandbox.errors import FinsandboxError, QuotaExceeded
 from finsandbox.gateway import router as gateway_router
 from finsandbox.gateway.backends import close_backends
+from finsandbox.gateway.guarding import warm_up
 
 log = logging.getLogger("finsandbox")
 
@@ -156,6 +157,7 @@ async def _checkpoint_periodically() -> None:
 
 @asynccontextmanager
 async def _lifespan(_app: FastAPI) -> AsyncIterator[None]:
+    await anyio.to_thread.run_sync(warm_up)
     # Everything imported and built so far lives as long as the process. Frozen, the garbage
     # collector never traverses it again: a full collection of the ~200,000 startup objects
     # stopped every request for 100-400 ms at random moments under load (the latency tail).

@@ -34,6 +34,12 @@ def pipeline_for(policy_text: str | None) -> Pipeline:
     return Pipeline.from_policy(policy)
 
 
+def warm_up() -> None:
+    """Build the default policy's pipeline now (its name model takes about a second to load), so
+    the first calls after start-up do not wait for it inside their guard timeouts."""
+    pipeline_for(None)
+
+
 @dataclass
 class GuardedCall:
     """The guard state of one gateway call, shared by its input and its output."""

@@ -22,6 +22,7 @@ from finsandbox.guards.base import (
     guard,
 )
 from finsandbox.guards.pii import detect, entity_types, ner
+from finsandbox.guards.pii.recognizer import CONTEXT_BEFORE
 
 PIIAction = Literal["placeholder", "mask", "block", "allow"]
 
@@ -61,9 +62,10 @@ def _check_entity_types(names: object) -> None:
 class PIIGuard(Guard):
     Settings = PIISettings
     settings: PIISettings
-    # Entities span up to four words (a spaced card number); context words sit up to 48 characters
-    # before a number, so that much released text is checked again with what follows.
-    lookahead = Lookahead(words=4, behind=64)
+    # Entities span up to eight words (a grouped IBAN, "Peter CHAN Tai Man"); a context word may sit
+    # up to `Recognizer.context_before` characters back in the sentence, so that much released text
+    # is checked again with what follows.
+    lookahead = Lookahead(words=8, behind=CONTEXT_BEFORE)
 
     def __init__(self, settings: PIISettings | dict | None = None) -> None:
         super().__init__(settings)

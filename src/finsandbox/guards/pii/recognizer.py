@@ -21,6 +21,8 @@ from finsandbox import registry
 from finsandbox.guards.base import Span
 
 DEFAULT_MIN_SCORE = 0.5
+# How far back in its sentence a context word may sit (characters); streams re-check this much.
+CONTEXT_BEFORE = 160
 
 
 @dataclass(frozen=True)
@@ -44,7 +46,7 @@ class Recognizer:
     anti_context: tuple[str, ...] = ()
     context_boost: float = 0.35
     # How far a cue may sit from the value, at most, inside its sentence (characters).
-    context_before: int = 160
+    context_before: int = CONTEXT_BEFORE
     context_after: int = 24
     # Which regex group holds the value (0 = whole match); lets patterns assert boundaries.
     group: int | str = 0
