@@ -27,7 +27,8 @@ from finsandbox import ledger
 from finsandbox.access import create_institution, create_key, create_user
 from finsandbox.config import get_settings
 from finsandbox.errors import FinsandboxError
-from finsandbox.programme import add_endpoint, add_member, create_workspace
+from finsandbox.guards import shipped_policy_text
+from finsandbox.programme import add_endpoint, add_member, create_workspace, set_guard_policy
 from finsandbox.store import session_scope, upgrade
 from finsandbox.store.models import Endpoint, Institution, Membership, User, Workspace
 
@@ -64,6 +65,9 @@ class DemoUseCase:
     bank: str
     members: tuple[tuple[str, str], ...]
     customer_facing: bool = False
+    # A shipped guard policy by name (None: the default). Extraction needs the caller's values
+    # back in the answer, so it pseudonymises instead of redacting.
+    guard_policy: str | None = None
 
 
 USE_CASES = [
@@ -95,6 +99,7 @@ USE_CASES = [
         "process_reengineering",
         "Harbour Bank (demo)",
         (("harbour@demo.finsandbox.hk", "owner"), ("pearl@demo.finsandbox.hk", "developer")),
+        guard_policy="pseudonymise",
     ),
 ]
 CHAT_WORKSPACE = USE_CASES[0].slug
@@ -148,6 +153,9 @@ def setup_programme() -> DemoSetup:
                 ws = create_workspace(
                     s, slug=uc.slug, name=uc.title, theme=uc.theme, bank=insts[uc.bank], actor=DEMO_ACTOR
                 )
+                if uc.guard_policy is not None:
+                    policy = shipped_policy_text(uc.guard_policy)
+                    set_guard_policy(s, ws, policy, actor=DEMO_ACTOR)
             for email, role in uc.members:
                 member = s.scalars(
                     select(Membership).where(

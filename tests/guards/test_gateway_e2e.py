@@ -202,3 +202,51 @@ def test_an_invalid_policy_is_refused_naming_the_line(db: str) -> None:
         )
     with session_scope() as s:
         assert get_workspace(s, prog.workspace).guard_policy is None
+
+
+def _pseudonymise(prog) -> None:  # type: ignore[no-untyped-def]
+    from finsandbox.guards.policy import shipped_policy_text
+    from finsandbox.programme import get_workspace, set_guard_policy
+
+    with session_scope(write=True) as s:
+        ws = get_workspace(s, prog.workspace)
+        set_guard_policy(s, ws, shipped_policy_text("pseudonymise"), actor="test")
+
+
+@pytest.mark.parametrize("stream", [False, True])
+def test_pseudonymise_restores_the_callers_values_and_keeps_them_from_backend_and_ledger(
+    env,  # type: ignore[no-untyped-def]
+    stream: bool,
+) -> None:
+    up, client, prog = env
+    _pseudonymise(prog)
+    fake = FakePII(seed=23)
+    hkid, phone = fake.hkid(), "+852 9123 4567"
+    prompt = f"Form: Name: CHAN Tai Man. HKID No.: {hkid}. Mobile: {phone}. Extract the fields."
+    messages = [{"role": "user", "content": prompt}]
+    if stream:
+        chunks = client.chat.completions.create(model="stub", messages=messages, stream=True)
+        text = "".join(c.choices[0].delta.content or "" for c in chunks if c.choices)
+    else:
+        text = client.chat.completions.create(model="stub", messages=messages).choices[0].message.content
+    sent = _received(up)
+    assert hkid not in sent and "CHAN Tai Man" not in sent and phone not in sent
+    assert "<HKID_1>" in sent and "<PERSON_1>" in sent and "<HK_PHONE_1>" in sent
+    # The stub echoes what it saw (placeholders); the caller gets its own values back.
+    assert text == f"echo: {prompt}"
+    entry = _wait_for_chat_entry()
+    assert hkid not in entry.payload and "CHAN Tai Man" not in entry.payload and phone not in entry.payload
+    assert json.loads(entry.payload)["completion"] == f"echo: {prompt}".replace(hkid, "<HKID_1>").replace(
+        "CHAN Tai Man", "<PERSON_1>"
+    ).replace(phone, "<HK_PHONE_1>")
+
+
+def test_redact_policy_never_returns_the_values(env) -> None:  # type: ignore[no-untyped-def]
+    _, client, _ = env
+    hkid = FakePII(seed=29).hkid()
+    text = (
+        client.chat.completions.create(model="stub", messages=[{"role": "user", "content": f"HKID {hkid}"}])
+        .choices[0]
+        .message.content
+    )
+    assert text == "echo: HKID <HKID_1>"

@@ -150,3 +150,19 @@ def test_corpus_splits_differ_in_seed_templates_and_names() -> None:
     assert {i.text for i in tune}.isdisjoint(i.text for i in heldout)
     with pytest.raises(ValueError, match="unknown split"):
         corpus("test")
+
+
+@pytest.mark.parametrize(
+    "value", ["GB82 WEST 1234 5698 7654 32", "Peter CHAN Tai Man", "+852 9123 4567", "004 123 456789 001"]
+)
+def test_a_streamed_value_longer_than_the_look_ahead_never_leaks(value: str) -> None:
+    from finsandbox.guards import GuardContext, Pipeline, default_policy
+
+    pipeline = Pipeline.from_policy(default_policy())
+    guard = pipeline.stream_guard(GuardContext())
+    reply = f"Please send the funds to IBAN and account holder {value} as discussed, thank you very much."
+    words = reply.split(" ")
+    sent = "".join(guard.feed(w if i == 0 else " " + w) for i, w in enumerate(words)) + guard.finish()
+    assert all(
+        part not in sent for part in value.split(" ") if any(ch.isdigit() for ch in part) or part.isupper()
+    )

@@ -25,6 +25,7 @@ from finsandbox.guards import (
     default_policy,
     parse_policy,
 )
+from finsandbox.guards.pseudonym import Restorer, restore
 
 
 @lru_cache(maxsize=256)
@@ -50,6 +51,17 @@ class GuardedCall:
     prompt: list[dict[str, str]] | None = None
     block: Decision | None = None  # the first blocking decision, for the error the caller gets
     _stream: StreamGuard | None = None
+    _restorer: Restorer | None = None
+
+    @property
+    def pseudonymising(self) -> bool:
+        """The policy restores the caller's values in the reply (`pii: pseudonymise`)."""
+        return self.pipeline.policy.pii == "pseudonymise"
+
+    def restore(self, text: str) -> str:
+        """The guarded reply as the caller receives it: placeholders of the caller's own values
+        restored under `pii: pseudonymise`; unchanged otherwise. The ledger keeps `text`."""
+        return restore(text, self.context.conversation) if self.pseudonymising else text
 
     @classmethod
     def start(
@@ -96,22 +108,29 @@ class GuardedCall:
 
     def open_stream(self) -> None:
         self._stream = self.pipeline.stream_guard(self.context)
+        if self.pseudonymising:
+            self._restorer = Restorer(self.context.conversation)
 
     async def feed(self, delta: str) -> str:
         """The text that may be sent now ("" while the guards still need to see what follows)."""
         assert self._stream is not None
         if not self._stream.ready(delta):  # nothing to check yet: no thread hop for a held token
-            return self._stream.feed(delta)
-        return await anyio.to_thread.run_sync(self._stream.feed, delta)
+            released = self._stream.feed(delta)
+        else:
+            released = await anyio.to_thread.run_sync(self._stream.feed, delta)
+        return self._restorer.feed(released) if self._restorer is not None else released
 
     async def finish(self) -> str:
         """The rest of the reply once the backend has finished, with anything a final guard appends."""
         assert self._stream is not None
-        return await anyio.to_thread.run_sync(self._stream.finish)
+        rest = await anyio.to_thread.run_sync(self._stream.finish)
+        if self._restorer is not None:
+            return self._restorer.feed(rest) + self._restorer.finish()
+        return rest
 
     @property
     def released_text(self) -> str:
-        """The guarded text released so far: the completion the ledger records."""
+        """The guarded text released so far (pseudonymised, never restored): what the ledger records."""
         return self._stream.released_text if self._stream is not None else ""
 
     def close_stream(self) -> None:

@@ -505,7 +505,7 @@ async def complete(call: Call, request: ChatRequest) -> Completion:
     )
     return Completion(
         endpoint=call.admitted.endpoint,
-        text=text,
+        text=call.guards.restore(text),  # the caller's own values back; the ledger kept `text`
         finish_reason=result.finish_reason,
         usage=result.usage,
         ledger_seq=seq,

@@ -17,7 +17,14 @@ from finsandbox.guards.base import (
 )
 from finsandbox.guards.errors import GuardBlocked, InputTooLarge
 from finsandbox.guards.pipeline import Pipeline, PipelineResult
-from finsandbox.guards.policy import GuardPolicy, GuardSpec, default_policy, load_policy, parse_policy
+from finsandbox.guards.policy import (
+    GuardPolicy,
+    GuardSpec,
+    default_policy,
+    load_policy,
+    parse_policy,
+    shipped_policy_text,
+)
 from finsandbox.guards.stream import StreamGuard
 from finsandbox.guards.system_prompt_leak import canary_instruction, contains_canary, mask_canary, new_canary
 
@@ -46,4 +53,5 @@ __all__ = [
     "new_canary",
     "parse_policy",
     "registered_guards",
+    "shipped_policy_text",
 ]

@@ -76,28 +76,42 @@ class Decision:
 class ConversationState:
     """Per-request memory shared by every message: keeps `<HKID_1>` bound to one value.
 
-    Values live only in memory for the length of one request; `repr` never shows them.
+    It is also the call's pseudonymisation vault: the value behind each placeholder made from the
+    caller's input, so a `pii: pseudonymise` policy can put it back into the reply. Values live only
+    in memory for the length of one request; `repr` never shows them.
     """
 
     def __init__(self) -> None:
         self._placeholders: dict[tuple[str, str], str] = {}
+        self._originals: dict[str, str] = {}
         self._counts: Counter[str] = Counter()
         self.system_prompts: list[str] = []
 
-    def placeholder(self, entity_type: str, value: str) -> str:
-        """The placeholder for this value, allocating the next number for its type on first sight."""
+    def placeholder(self, entity_type: str, value: str, *, keep: bool = False) -> str:
+        """The placeholder for this value, allocating the next number for its type on first sight.
+
+        With `keep` (the caller's own input), the value is kept in the vault so the reply may get
+        it back; a value first seen in the model's output is never kept.
+        """
         key = (entity_type, _normalise_value(value))
         found = self._placeholders.get(key)
         if found is None:
             self._counts[entity_type] += 1
             found = f"<{entity_type}_{self._counts[entity_type]}>"
             self._placeholders[key] = found
+        if keep:
+            self._originals.setdefault(found, value)
         return found
+
+    def original(self, placeholder: str) -> str | None:
+        """The caller's value behind a placeholder from the input, or None."""
+        return self._originals.get(placeholder)
 
     def copy(self) -> ConversationState:
         """A scratch copy, so a trial check (streaming look-ahead) cannot consume placeholder numbers."""
         other = ConversationState()
         other._placeholders = dict(self._placeholders)
+        other._originals = dict(self._originals)
         other._counts = Counter(self._counts)
         other.system_prompts = list(self.system_prompts)
         return other
@@ -105,6 +119,7 @@ class ConversationState:
     def adopt(self, other: ConversationState) -> None:
         """Take over a scratch copy's placeholders once its text has been released."""
         self._placeholders = dict(other._placeholders)
+        self._originals = dict(other._originals)
         self._counts = Counter(other._counts)
         self.system_prompts = list(other.system_prompts)
 

@@ -109,6 +109,10 @@ class GuardPolicy(BaseModel):
     version: Literal[1] = 1
     name: str | None = None
     customer_facing: bool = False
+    # What the caller gets back where input PII guards put placeholders: `redact` keeps the reply
+    # as the model wrote it (irreversible; for endpoints that must never see or return values),
+    # `pseudonymise` restores the caller's values from the call's in-memory vault.
+    pii: Literal["redact", "pseudonymise"] = "redact"
     limits: Limits = Field(default_factory=Limits)
     input: list[GuardSpec] = Field(default_factory=list)
     output: list[GuardSpec] = Field(default_factory=list)
@@ -248,9 +252,21 @@ def _first_duplicate_key(node: yaml.Node | None) -> tuple[str, int] | None:
 
 
 DEFAULT_POLICY_FILE = "default_policy.yaml"
+# Policies shipped with the package, by name: a workspace may start from one of them.
+SHIPPED_POLICIES = {"default": DEFAULT_POLICY_FILE, "pseudonymise": "pseudonymise_policy.yaml"}
+
+
+def shipped_policy_text(name: str = "default") -> str:
+    """The YAML of a shipped policy: `default` (irreversible redaction) or `pseudonymise`."""
+    try:
+        filename = SHIPPED_POLICIES[name]
+    except KeyError:
+        raise ConfigError(
+            f"no shipped guard policy {name!r} (known: {', '.join(SHIPPED_POLICIES)})"
+        ) from None
+    return resources.files("finsandbox.guards").joinpath(filename).read_text(encoding="utf-8")
 
 
 def default_policy() -> GuardPolicy:
-    """The shipped default: PII placeholders (no NER), injection detection, output PII and leak checks."""
-    text = resources.files("finsandbox.guards").joinpath(DEFAULT_POLICY_FILE).read_text(encoding="utf-8")
-    return parse_policy(text, source=f"finsandbox/guards/{DEFAULT_POLICY_FILE}")
+    """The shipped default: PII placeholders (names included), injection detection, output checks."""
+    return parse_policy(shipped_policy_text(), source=f"finsandbox/guards/{DEFAULT_POLICY_FILE}")

@@ -6,6 +6,7 @@ message and the model can still reason about "the customer's ID" without ever se
 
 from __future__ import annotations
 
+import re
 from collections import Counter
 from typing import Literal
 
@@ -23,6 +24,10 @@ from finsandbox.guards.base import (
 )
 from finsandbox.guards.pii import detect, entity_types, ner
 from finsandbox.guards.pii.recognizer import CONTEXT_BEFORE
+
+# Words that can be part of a value (digits, capitals, a leading + or opening bracket), at the end.
+_VALUE_WORD = r"(?:[+(]?\S*[0-9]\S*|[A-Z][A-Za-z()/-]*[,.]?|\S*[\u3400-\u9fff]\S*)"
+_VALUE_RUN = re.compile(rf"(?:(?<=\s)|^){_VALUE_WORD}(?:\s+{_VALUE_WORD}){{0,12}}\s*\S*$")
 
 PIIAction = Literal["placeholder", "mask", "block", "allow"]
 
@@ -62,10 +67,21 @@ def _check_entity_types(names: object) -> None:
 class PIIGuard(Guard):
     Settings = PIISettings
     settings: PIISettings
-    # Entities span up to eight words (a grouped IBAN, "Peter CHAN Tai Man"); a context word may sit
-    # up to `Recognizer.context_before` characters back in the sentence, so that much released text
-    # is checked again with what follows.
-    lookahead = Lookahead(words=8, behind=CONTEXT_BEFORE)
+    # Entities span a few words (a spaced card number, "Peter CHAN Tai Man"); a longer one (a grouped
+    # IBAN) is still caught whole by the stream's straddle check. A context word may sit up to
+    # `Recognizer.context_before` characters back in its sentence, so that much released text is
+    # checked again with what follows.
+    lookahead = Lookahead(words=4, behind=CONTEXT_BEFORE)
+
+    def holdback(self, text: str, context: GuardContext, window: int) -> int:
+        """The usual few words, or more while the text ends in a run of value-like words.
+
+        A grouped IBAN or a long account number can be longer than the look-ahead; while its words
+        keep arriving they all wait, so it is whole in the checked text when its start is released.
+        """
+        run = _VALUE_RUN.search(text, max(0, len(text) - window))
+        tail = len(text) - run.start() if run is not None else 0
+        return max(self.lookahead.holdback(text, window), tail)
 
     def __init__(self, settings: PIISettings | dict | None = None) -> None:
         super().__init__(settings)
@@ -99,7 +115,9 @@ class PIIGuard(Guard):
             if self.action_for(span.entity_type) == "mask":
                 replacement = "".join(self.settings.mask_char if ch.isalnum() else ch for ch in value)
             else:
-                replacement = context.conversation.placeholder(span.entity_type, value)
+                replacement = context.conversation.placeholder(
+                    span.entity_type, value, keep=context.direction == "input"
+                )
             parts.append(text[cursor : span.start])
             parts.append(replacement)
             cursor = span.end

@@ -23,6 +23,8 @@ from finsandbox.guards.base import Span
 DEFAULT_MIN_SCORE = 0.5
 # How far back in its sentence a context word may sit (characters); streams re-check this much.
 CONTEXT_BEFORE = 160
+# A pattern this sure of itself (a country code, a checksum) is not undone by a counter-cue.
+STRONG_SCORE = 0.55
 
 
 @dataclass(frozen=True)
@@ -97,8 +99,14 @@ class Recognizer:
         return -1 if anti is not None else 0
 
     def adjusted(self, score: float, text: str, start: int, end: int) -> float:
-        """A base score moved up by a context word or down by a counter-cue, within [0, 1]."""
-        score += self.context_boost * self.claim(text, start, end)
+        """A base score moved up by a context word or down by a counter-cue, within [0, 1].
+
+        A counter-cue only weakens an ambiguous shape: "+852 9123 4567" after "account holder"
+        is still a phone.
+        """
+        claim = self.claim(text, start, end)
+        if claim > 0 or score < STRONG_SCORE:
+            score += self.context_boost * claim
         return round(min(max(score, 0.0), 1.0), 4)
 
     def analyze(self, text: str) -> list[Span]:
