@@ -36,9 +36,13 @@ def pipeline_for(policy_text: str | None) -> Pipeline:
 
 
 def warm_up() -> None:
-    """Build the default policy's pipeline now (its name model takes about a second to load), so
-    the first calls after start-up do not wait for it inside their guard timeouts."""
-    pipeline_for(None)
+    """Build the default policy's pipeline and run it once now, so the first calls after start-up
+    do not pay for loading the models (names, injection) and their first inference inside their
+    guard timeouts."""
+    pipeline = pipeline_for(None)
+    context = GuardContext(conversation=ConversationState())
+    pipeline.check_messages([{"role": "user", "content": "Hello, I am Peter Chan from Wan Chai."}], context)
+    pipeline.check_output("Thank you, Mary Wong will call you back.", context)
 
 
 @dataclass

@@ -75,7 +75,7 @@ def detect(
         rules = [s for s in candidates if s.entity_type == "PERSON"]
         candidates.extend(
             s
-            for s in person.analyze_ner(text)
+            for s in person.analyze_ner(text, [c for c in candidates if c.score >= min_score])
             if s.score >= min_score and not any(r.start <= s.start and s.end <= r.end for r in rules)
         )
     return resolve_overlaps(candidates)

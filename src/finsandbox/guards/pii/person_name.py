@@ -11,6 +11,7 @@ lower-case letter is kept only when it holds a known surname.
 from __future__ import annotations
 
 import re
+from bisect import bisect_right
 from collections.abc import Callable, Iterator
 
 from finsandbox.guards.base import Span
@@ -100,10 +101,14 @@ class PersonNameRecognizer(Recognizer):
         words = value.split()
         return bool(words) and words[0] not in _NOT_NAME_WORDS and value.casefold() not in NOT_NAMES
 
-    def analyze_ner(self, text: str) -> list[Span]:
-        spans = []
+    def analyze_ner(self, text: str, found: list[Span] | tuple[Span, ...] = ()) -> list[Span]:
+        """Names the model finds, run only where a name could still be (see `name_windows`)."""
+        spans: list[Span] = []
+        windows = name_windows(text, found)
+        if not windows:
+            return spans
         places = [m.span() for m in _PLACES.finditer(text)]
-        for start, end, _label in ner.entities(text):
+        for start, end, _label in _entities_in(text, windows):
             if any(start < p_end and end > p_start for p_start, p_end in places):
                 continue  # "Tsui" of Tsim Sha Tsui, "Hang Seng" of the bank
             start, end = _trim(text, start, end)
@@ -122,6 +127,74 @@ class PersonNameRecognizer(Recognizer):
             score = self.adjusted(self.ner_score, text, start, end)
             spans.append(Span(start, end, self.entity_type, score))
         return spans
+
+
+# -- where the model runs -------------------------------------------------------------------------
+
+# Capitalised words that start sentences and are never names (not "Will", "May", "Grace").
+_SENTENCE_TEXT = """
+    Is Are Was Were Be Been Do Does Did Done Can Could Would Should Shall Must Might Have Has Had
+    What When Where Why How Who Whom Whose Which There Here Also Then So As At In On For From With
+    About After Before Of To By Not Just Only All Any Some Each Every Many Much More Most Other Such
+    One Two Three First Last Next Their His Her Its Let Good Morning Afternoon Evening Sorry Kindly
+    Regarding Re Note Yesterday Tomorrow Today Tonight Could Unfortunately However Otherwise Also
+    Additionally Furthermore Meanwhile Once Since Because Although Though While Until Unless Whether
+    Sure Great Thanks Thank Welcome Hey Dear Best Kind Warm Yours Sincerely Cheers Okay Yeah Nope
+    Please Can Could Would Shall Pls Plz Hi Hello Any Some Nothing Everything Something
+    Transfer Payment Account Card Balance Statement Loan Mortgage Deposit Interest Fee Fees Rate
+    Rates Bank Branch Customer Client Policy Insurance Credit Debit Cash Cheque Online Mobile App
+    Note Notes Subject Reference Ref Amount Date Time Total Summary Details Name Address Phone Email
+    January February March April June July August September October November December Mon Tue Wed
+    Thu Fri Sat Sun"""
+_SENTENCE_WORDS = frozenset(_SENTENCE_TEXT.split()) - {"Will", "Hope"}
+_CANDIDATE = re.compile(r"(?<![\w-])[A-Z][a-z]+(?:['’-][A-Za-z]+)*")
+_WORD_SPAN = re.compile(r"\S+")
+_WINDOW_WORDS = 6  # the model's receptive field is about four tokens either side
+
+
+def name_windows(text: str, found: list[Span] | tuple[Span, ...] = ()) -> list[tuple[int, int]]:
+    """Stretches of `text` where the model may find a name the rules have not: a few words either
+    side of each capitalised word that is not a common sentence word and not inside a value found
+    already. No such word, no model call: English names are capitalised, and spaCy finds none in
+    lower-case or all-caps text that the rules do not handle better.
+    """
+    centres = [
+        m.start()
+        for m in _CANDIDATE.finditer(text)
+        if m.group(0) not in _NOT_NAME_WORDS
+        and m.group(0) not in _SENTENCE_WORDS
+        and not any(s.start <= m.start() < s.end for s in found)
+    ]
+    if not centres:
+        return []
+    words = [m.span() for m in _WORD_SPAN.finditer(text)]
+    starts = [w[0] for w in words]
+    windows: list[tuple[int, int]] = []
+    for centre in centres:
+        i = max(0, bisect_right(starts, centre) - 1)
+        lo, hi = words[max(0, i - _WINDOW_WORDS)][0], words[min(len(words) - 1, i + _WINDOW_WORDS)][1]
+        if windows and lo <= windows[-1][1] + 1:
+            windows[-1] = (windows[-1][0], max(hi, windows[-1][1]))
+        else:
+            windows.append((lo, hi))
+    return windows
+
+
+def _entities_in(text: str, windows: list[tuple[int, int]]) -> list[tuple[int, int, str]]:
+    """Model entities of the windows, in `text` coordinates; the whole text when the windows
+    cover most of it (one call is then cheaper than several)."""
+    if sum(hi - lo for lo, hi in windows) > 0.6 * len(text):
+        return ner.entities(text)
+    joined, offsets, cursor = [], [], 0
+    for lo, hi in windows:
+        offsets.append((cursor, lo))
+        joined.append(text[lo:hi])
+        cursor += hi - lo + 2
+    found = []
+    for start, end, label in ner.entities("\n\n".join(joined)):
+        base, origin = next((b, o) for b, o in reversed(offsets) if b <= start)
+        found.append((origin + start - base, origin + end - base, label))
+    return found
 
 
 # -- Hong Kong romanised names -----------------------------------------------------------------
