@@ -35,6 +35,7 @@ demo: $(VENV)/.installed
 ## test: set up .venv with the dev extras, lint, run the suite on SQLite and again on PostgreSQL
 test: $(VENV)/.dev-installed
 	$(BIN)/ruff check src tests bench
+	$(BIN)/lint-imports --no-cache
 	VENV=$(VENV) bash scripts/run-tests.sh
 
 ## doctor: check this machine (CPU against the llama.cpp build, model, database, Redis, Chromium, disk, port)
@@ -44,6 +45,7 @@ doctor: $(VENV)/.installed
 lint: $(VENV)/.dev-installed
 	$(BIN)/ruff check src tests bench
 	$(BIN)/ruff format --check src tests bench
+	$(BIN)/lint-imports --no-cache
 
 bench: $(VENV)/.dev-installed
 	$(BIN)/python bench/gateway.py

@@ -148,14 +148,16 @@ def set_delay(upstream_url: str, delay_ms: float) -> None:
 def run_ours(suite: Path, concurrency: int, expected: int) -> tuple[float, float]:
     """Seconds from create_trial to a completed, summarised trial with every result stored, and
     this process's CPU seconds meanwhile (the gateway runs in it too; the stub does not)."""
-    from finsandbox.evals.trials import create_trial, run_trial
+    from finsandbox.evals.trials import TrialConfig, create_trial, run_trial
     from finsandbox.store import session_scope
 
     cpu = time.process_time()
     started = time.perf_counter()
     with session_scope(write=True) as s:
         trial_id = create_trial(
-            s, workspace="bench", endpoint="stub", suites=[str(suite)], actor="bench", concurrency=concurrency
+            s,
+            TrialConfig(workspace="bench", endpoint="stub", suites=[str(suite)], concurrency=concurrency),
+            actor="bench",
         ).id
     trial = asyncio.run(run_trial(trial_id, actor="bench"))
     seconds, cpu = time.perf_counter() - started, time.process_time() - cpu

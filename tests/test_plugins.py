@@ -232,11 +232,12 @@ def test_plugins_command_shows_origins_and_problems(plugin: None) -> None:
 
 def _trial(workspace: str, suite: Path) -> dict[str, dict]:
     from finsandbox.evals import trials
+    from finsandbox.evals.trial_config import TrialConfig
     from finsandbox.store import session_scope
 
     with session_scope(write=True) as s:
         trial_id = trials.create_trial(
-            s, workspace=workspace, endpoint="stub", suites=[str(suite)], actor="tester"
+            s, TrialConfig(workspace=workspace, endpoint="stub", suites=[str(suite)]), actor="tester"
         ).id
     asyncio.run(trials.run_trial(trial_id))
     with session_scope() as s:

@@ -1,76 +1,27 @@
-"""The ASGI application: gateway, API and (later) web pages, with errors mapped in one place."""
+"""The ASGI application: the gateway, the JSON API and the web pages, with errors mapped in one place."""
 
 from __future__ import annotations
 
 import asyncio
 import gc
-import json
 import logging
-import uuid
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Any
 
 import anyio
-from fastapi import FastAPI, Request
-from fastapi.exceptions import RequestValidationError
+from fastapi import FastAPI
 from fastapi.openapi.utils import get_openapi
-from fastapi.responses import JSONResponse
-from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from finsandbox import __version__
 from finsandbox.api import router as api_router
-from finsandbox.errors import FinsandboxError, QuotaExceeded
+from finsandbox.errors import FinsandboxError
 from finsandbox.gateway import router as gateway_router
 from finsandbox.gateway.backends import close_backends
 from finsandbox.gateway.guarding import warm_up
+from finsandbox.gateway.http import error_response, install_error_handlers
 
 log = logging.getLogger("finsandbox")
-
-
-def error_response(
-    status: int, message: str, error_type: str, code: str | None = None, param: str | None = None
-) -> JSONResponse:
-    """OpenAI's error shape, used for every error the server returns."""
-    return JSONResponse(
-        {"error": {"message": message, "type": error_type, "param": param, "code": code}}, status_code=status
-    )
-
-
-def _finsandbox_error(_request: Request, exc: Exception) -> JSONResponse:
-    assert isinstance(exc, FinsandboxError)
-    response = error_response(exc.status_code, exc.message, exc.error_type, exc.code, exc.param)
-    if exc.extra:
-        body = json.loads(response.body)
-        body["finsandbox"] = exc.extra
-        response = JSONResponse(body, status_code=exc.status_code)
-    if isinstance(exc, QuotaExceeded):
-        response.headers["Retry-After"] = str(exc.retry_after)
-    return response
-
-
-def _validation_error(_request: Request, exc: Exception) -> JSONResponse:
-    assert isinstance(exc, RequestValidationError)
-    first = exc.errors()[0] if exc.errors() else {"loc": (), "msg": "invalid request"}
-    loc = ".".join(str(p) for p in first["loc"] if p != "body")
-    return error_response(
-        400, f"invalid value for '{loc}': {first['msg']}", "invalid_request_error", param=loc
-    )
-
-
-def _http_error(_request: Request, exc: Exception) -> JSONResponse:
-    assert isinstance(exc, StarletteHTTPException)
-    kinds = {404: "not_found_error", 405: "invalid_request_error"}
-    message = "no such route" if exc.status_code == 404 else str(exc.detail)
-    return error_response(exc.status_code, message, kinds.get(exc.status_code, "invalid_request_error"))
-
-
-def _unexpected(_request: Request, exc: Exception) -> JSONResponse:
-    incident = uuid.uuid4().hex[:12]
-    log.exception("unexpected error (incident %s)", incident, exc_info=exc)
-    return error_response(
-        500, f"internal error; the operator can find incident {incident} in the server log", "server_error"
-    )
 
 
 ERROR_SCHEMA: dict[str, Any] = {
@@ -181,10 +132,7 @@ def create_app() -> FastAPI:
         redoc_url=None,
     )
     app.openapi = lambda: _document_errors(app)  # type: ignore[method-assign]
-    app.add_exception_handler(FinsandboxError, _finsandbox_error)
-    app.add_exception_handler(RequestValidationError, _validation_error)
-    app.add_exception_handler(StarletteHTTPException, _http_error)
-    app.add_exception_handler(Exception, _unexpected)
+    install_error_handlers(app)
     app.include_router(gateway_router)
     app.include_router(api_router)
 
@@ -210,3 +158,6 @@ def create_app() -> FastAPI:
 
     install_web(app)  # pages, static files, sessions; JSON errors stay JSON for /v1 and /api
     return app
+
+
+__all__ = ["create_app", "error_response"]

@@ -365,23 +365,25 @@ def run_trials(console: Console, base_url: str) -> list[str]:
     """Run the four reference suites as trials through the running gateway; returns the trial ids."""
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
-    from finsandbox.evals.trials import create_trial, run_trial
+    from finsandbox.evals.trials import TrialConfig, create_trial, run_trial
 
     trial_ids: list[str] = []
     with session_scope(write=True) as s:
         for uc in USE_CASES:
             trial = create_trial(
                 s,
-                workspace=uc.slug,
-                endpoint=ENDPOINT,
-                suites=[uc.theme],
+                TrialConfig(
+                    workspace=uc.slug,
+                    endpoint=ENDPOINT,
+                    suites=[uc.theme],
+                    name=f"demo: {uc.theme} reference suite",
+                    max_cases=DEMO_MAX_CASES,
+                    max_variants=DEMO_MAX_VARIANTS,
+                    max_tokens=DEMO_MAX_TOKENS,
+                    concurrency=2,
+                    gateway_url=base_url,
+                ),
                 actor=DEMO_ACTOR,
-                name=f"demo: {uc.theme} reference suite",
-                max_cases=DEMO_MAX_CASES,
-                max_variants=DEMO_MAX_VARIANTS,
-                max_tokens=DEMO_MAX_TOKENS,
-                concurrency=2,
-                gateway_url=base_url,
             )
             trial_ids.append(trial.id)
     with Progress(

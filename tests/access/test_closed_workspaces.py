@@ -78,7 +78,7 @@ def test_the_state_change_revokes_every_key_in_the_ledger(db: str, state: str) -
 @pytest.mark.parametrize("state", STATES)
 def test_nothing_new_can_be_created_in_a_closed_workspace(db: str, state: str) -> None:
     from finsandbox.access import create_key
-    from finsandbox.evals.trials import create_trial
+    from finsandbox.evals.trials import TrialConfig, create_trial
     from finsandbox.programme import add_endpoint, set_guard_policy
 
     prog = make_programme()
@@ -88,7 +88,9 @@ def test_nothing_new_can_be_created_in_a_closed_workspace(db: str, state: str) -
         lambda s, ws: add_endpoint(s, ws, name="late", backend="llamacpp", config={}, actor="test"),
         lambda s, ws: set_guard_policy(s, ws, None, actor="test"),
         lambda s, ws: create_trial(
-            s, workspace=ws.slug, endpoint=prog.endpoint, suites=["customer_service"], actor="test"
+            s,
+            TrialConfig(workspace=ws.slug, endpoint=prog.endpoint, suites=["customer_service"]),
+            actor="test",
         ),
     ]
     for attempt in attempts:

@@ -11,8 +11,7 @@ from sqlalchemy import select
 from finsandbox import ledger
 from finsandbox.errors import Conflict, InvalidRequest, NotFound, PermissionDenied
 from finsandbox.programme import applications as apps
-from finsandbox.programme import lifecycle
-from finsandbox.programme.workspaces import get_workspace, list_endpoints, list_members, list_workspaces
+from finsandbox.programme import get_workspace, lifecycle, list_endpoints, list_members, list_workspaces
 from finsandbox.store import session_scope
 from finsandbox.store.models import Application, Assessment, LedgerEntry, Trial
 from tests.programme.helpers import (

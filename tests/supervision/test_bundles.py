@@ -101,7 +101,7 @@ def test_exit_report_pdf_has_the_expected_pages_and_text(use_case: dict[str, str
 
 
 def test_exit_report_html_has_server_side_charts(use_case: dict[str, str]) -> None:
-    from finsandbox.reports.exit_report import exit_report_context, render_exit_html
+    from finsandbox.supervision.exit_report import exit_report_context, render_exit_html
 
     with session_scope() as s:
         html = render_exit_html(exit_report_context(s, "ws-exit", user=user(s, use_case["owner"])))
@@ -111,7 +111,7 @@ def test_exit_report_html_has_server_side_charts(use_case: dict[str, str]) -> No
 
 
 def test_participants_cannot_export_another_banks_report(use_case: dict[str, str]) -> None:
-    from finsandbox.reports.exit_report import exit_report_context
+    from finsandbox.supervision.exit_report import exit_report_context
 
     with pytest.raises(NotFound, match="no use case 'ws-exit'"), session_scope() as s:
         exit_report_context(s, "ws-exit", user=user(s, use_case["other_owner"]))

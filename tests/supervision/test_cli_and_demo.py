@@ -15,6 +15,7 @@ from typer.testing import CliRunner
 
 from finsandbox import cli
 from finsandbox.evals import trials
+from finsandbox.evals.trial_config import TrialConfig
 from finsandbox.store import session_scope
 from finsandbox.testing import processes
 from tests.conftest import make_programme
@@ -31,7 +32,7 @@ def upstream():  # type: ignore[no-untyped-def]
 def _run_trial(upstream_url: str, suite: Path) -> str:
     with session_scope(write=True) as s:
         trial = trials.create_trial(
-            s, workspace="ws-sv", endpoint="stub", suites=[str(suite)], actor="tester"
+            s, TrialConfig(workspace="ws-sv", endpoint="stub", suites=[str(suite)]), actor="tester"
         )
         trial_id = trial.id
     asyncio.run(trials.run_trial(trial_id))

@@ -17,6 +17,7 @@ from sqlalchemy import func, select
 from finsandbox import ledger
 from finsandbox.errors import ConfigError, InvalidRequest
 from finsandbox.evals import trials
+from finsandbox.evals.trial_config import TrialConfig
 from finsandbox.store import session_scope
 from finsandbox.store.models import CaseResult, LedgerEntry, Trial, UsageRecord
 from finsandbox.testing import processes
@@ -34,11 +35,10 @@ def _create(suite: Path, **kw) -> str:  # type: ignore[no-untyped-def]
     with session_scope(write=True) as s:
         trial = trials.create_trial(
             s,
-            workspace=kw.pop("workspace", "ws-trials"),
-            endpoint="stub",
-            suites=[str(suite)],
+            TrialConfig(
+                workspace=kw.pop("workspace", "ws-trials"), endpoint="stub", suites=[str(suite)], **kw
+            ),
             actor="tester",
-            **kw,
         )
         return trial.id
 

@@ -11,15 +11,21 @@ import pytest
 from finsandbox.errors import ConfigError
 from finsandbox.evals.attacks import attack_names, get_attack
 from finsandbox.evals.attacks.counterfactual import NAMES as COUNTERFACTUAL_NAMES
-from finsandbox.evals.loader import bind_recipe, load_cases, load_recipe_cases
+from finsandbox.evals.loader import bind_recipe, load_cases, load_recipe_cases, load_suite
 from finsandbox.evals.model import THEMES as EVAL_THEMES
-from finsandbox.evals.model import Case
+from finsandbox.evals.model import Case, Suite
 from finsandbox.evals.scorers import Evidence, get_scorer, scorer_names
 from finsandbox.evals.scorers._text import find_quantities, parse_quantity
 from finsandbox.evals.seeds import rng_for
 from finsandbox.guards.pii import detect
 from finsandbox.guards.pii.hkid import HKIDRecognizer
-from finsandbox.usecases import THEMES, load_reference_suite, regenerate, suite_path, theme_dir
+from finsandbox.usecases import THEMES, regenerate, suite_path, theme_dir
+
+
+def load_reference_suite(theme: str) -> Suite:
+    """The theme's reference suite, loaded and validated by the evals loader."""
+    return load_suite(suite_path(theme))
+
 
 PRINCIPLES = {
     "governance_accountability",

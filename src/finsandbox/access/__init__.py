@@ -1,6 +1,15 @@
 """Access: institutions, users, roles, password and key hashing."""
 
-from finsandbox.access.keys import NewKey, authenticate, create_key, get_key, key_state, list_keys, revoke_key
+from finsandbox.access.keys import (
+    NewKey,
+    authenticate,
+    create_key,
+    get_key,
+    key_prefix,
+    key_state,
+    list_keys,
+    revoke_key,
+)
 from finsandbox.access.users import (
     check_login,
     create_institution,
@@ -21,6 +30,7 @@ __all__ = [
     "get_institution",
     "get_key",
     "get_user",
+    "key_prefix",
     "key_state",
     "list_institutions",
     "list_keys",

@@ -1,14 +1,12 @@
 """Virtual API keys: shown once, stored as SHA-256 with a visible prefix, expiring, revocable.
 
-Keys carry 256 bits of randomness, so a fast hash is as safe as argon2 here and keeps
-authentication off the gateway's critical path (argon2 is for low-entropy passwords).
+The format and hashing are `finsandbox.access.credentials`, shared with personal tokens; the
+gateway checks a presented key with `key_prefix`, `key_digest` and `check_key`, the same checks
+in the same order as `authenticate`.
 """
 
 from __future__ import annotations
 
-import hashlib
-import hmac
-import secrets
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Protocol
@@ -18,10 +16,9 @@ from sqlalchemy.orm import Session
 
 from finsandbox import ledger
 from finsandbox.access.closure import CLOSED_STATES, closed_error, ensure_open
+from finsandbox.access.credentials import KEY_SCHEME, digest, mint, prefix_of, same_digest
 from finsandbox.errors import AuthenticationFailed, InvalidRequest, NotFound
 from finsandbox.store.models import ApiKey, Workspace
-
-KEY_SCHEME = "fsk"
 
 
 @dataclass(frozen=True)
@@ -48,8 +45,8 @@ class KeyWorkspace(Protocol):
 
 
 def key_digest(secret: str) -> str:
-    """The stored form of a secret."""
-    return hashlib.sha256(secret.encode("utf-8")).hexdigest()
+    """The stored form of a secret (the credential scheme's SHA-256)."""
+    return digest(secret)
 
 
 def key_prefix(secret: str | None) -> str:
@@ -58,15 +55,15 @@ def key_prefix(secret: str | None) -> str:
         raise AuthenticationFailed(
             "no API key given: send it as 'Authorization: Bearer <key>'", code="missing_api_key"
         )
-    parts = secret.split("_")
-    if len(parts) < 3 or parts[0] != KEY_SCHEME:
+    prefix = prefix_of(secret, KEY_SCHEME)
+    if prefix is None:
         raise AuthenticationFailed("the API key is not a finsandbox key")
-    return f"{parts[0]}_{parts[1]}"
+    return prefix
 
 
 def check_key(key: StoredKey | None, prefix: str, digest: str, *, workspace: KeyWorkspace | None) -> None:
     """Refuse an unknown, wrong, closed, revoked or expired key, with the reason the caller may know."""
-    if key is None or not hmac.compare_digest(key.key_hash, digest):
+    if key is None or not same_digest(key.key_hash, digest):
         raise AuthenticationFailed("the API key is not valid")
     # Before the key's own state: closing a workspace also revokes its keys, and the caller should
     # learn why (the use case is closed), not merely that the key was revoked.
@@ -105,13 +102,13 @@ def create_key(
             expires_at = expires_at.replace(tzinfo=UTC)
         if expires_at <= datetime.now(UTC):
             raise InvalidRequest("the expiry date is in the past", param="expires_at")
-    prefix = f"{KEY_SCHEME}_{secrets.token_hex(4)}"
-    secret = f"{prefix}_{secrets.token_urlsafe(32)}"
+    minted = mint(KEY_SCHEME)
+    prefix, secret = minted.prefix, minted.secret
     key = ApiKey(
         workspace_id=workspace.id,
         name=name.strip(),
         prefix=prefix,
-        key_hash=key_digest(secret),
+        key_hash=minted.digest,
         created_by=actor,
         expires_at=expires_at,
         rpm_limit=rpm_limit,

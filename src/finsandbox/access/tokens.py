@@ -1,14 +1,11 @@
 """Personal API tokens: how a person (not a workspace key) calls the JSON API.
 
-Shown once, stored as SHA-256 with a visible `fsu_` prefix, revocable at once. Like workspace
-keys they carry 256 bits of randomness, so a fast hash suffices.
+Shown once, stored as SHA-256 with a visible `fsu_` prefix, revocable at once; the format and
+hashing are `finsandbox.access.credentials`, shared with workspace keys.
 """
 
 from __future__ import annotations
 
-import hashlib
-import hmac
-import secrets
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -17,10 +14,10 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from finsandbox import ledger
+from finsandbox.access.credentials import TOKEN_SCHEME, matches, mint, prefix_of
 from finsandbox.errors import AuthenticationFailed, InvalidRequest, NotFound, PermissionDenied
 from finsandbox.store.models import User, UserToken
 
-TOKEN_SCHEME = "fsu"
 SCOPES = ("read", "write")
 """read: every GET of the JSON API; write: everything that changes something (launching trials too)."""
 
@@ -31,10 +28,6 @@ class NewToken:
 
     token: UserToken
     secret: str
-
-
-def _digest(secret: str) -> str:
-    return hashlib.sha256(secret.encode("utf-8")).hexdigest()
 
 
 def create_token(
@@ -51,10 +44,10 @@ def create_token(
         raise InvalidRequest(f"{problem}; use {' and/or '.join(SCOPES)}", param="scopes")
     if not user.is_active:
         raise InvalidRequest(f"{user.email} is disabled; enable the account before issuing a token")
-    prefix = f"{TOKEN_SCHEME}_{secrets.token_hex(4)}"
-    secret = f"{prefix}_{secrets.token_urlsafe(32)}"
+    minted = mint(TOKEN_SCHEME)
+    prefix, secret = minted.prefix, minted.secret
     token = UserToken(
-        user_id=user.id, name=name, prefix=prefix, token_hash=_digest(secret), created_by=actor, scopes=wanted
+        user_id=user.id, name=name, prefix=prefix, token_hash=minted.digest, created_by=actor, scopes=wanted
     )
     session.add(token)
     session.flush()
@@ -101,16 +94,15 @@ def authenticate_token(session: Session, secret: str | None, *, scope: str | Non
         raise AuthenticationFailed(
             "no token given: send your personal token as 'Authorization: Bearer fsu_…'", code="missing_token"
         )
-    parts = secret.split("_")
-    if len(parts) < 3 or parts[0] != TOKEN_SCHEME:
+    prefix = prefix_of(secret, TOKEN_SCHEME)
+    if prefix is None:
         raise AuthenticationFailed(
             "this is not a personal API token (they start with fsu_); create one with "
             "`finsandbox programme user token EMAIL`",
             code="invalid_token",
         )
-    prefix = f"{parts[0]}_{parts[1]}"
     token = session.scalars(select(UserToken).where(UserToken.prefix == prefix)).first()
-    if token is None or not hmac.compare_digest(token.token_hash, _digest(secret)):
+    if token is None or not matches(token.token_hash, secret):
         raise AuthenticationFailed("the token is not valid", code="invalid_token")
     if token.revoked_at is not None:
         raise AuthenticationFailed(f"the token {prefix} has been revoked", code="revoked_token")

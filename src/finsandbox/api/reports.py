@@ -28,7 +28,7 @@ def exit_report(
     slug: str, caller: Reader, format: Literal["html", "pdf"] = Query(default="html")
 ) -> Response:
     """What was tested, scorecards, findings and resolutions, guard statistics, usage, ledger head."""
-    from finsandbox.reports.exit_report import exit_report_context, render_exit_html, render_pdf
+    from finsandbox.supervision.exit_report import exit_report_context, render_exit_html, render_pdf
 
     html = render_exit_html(exit_report_context(caller.session, slug, user=caller.user))
     if format == "pdf":

@@ -26,7 +26,7 @@ def report_exit(
     as_user: AsUser = None,
 ) -> None:
     """Write the exit report of a use case as HTML (and PDF with --pdf)."""
-    from finsandbox.reports.exit_report import write_exit_report
+    from finsandbox.supervision.exit_report import write_exit_report
 
     with open_session(write=False) as s:
         paths = write_exit_report(s, usecase, output, user=user_of(s, as_user), pdf=pdf)

@@ -113,26 +113,28 @@ def trial_run(
     judge_endpoint: Annotated[str | None, typer.Option(help="endpoint used by llm_judge scorers")] = None,
 ) -> None:
     """Create a trial and run it with live progress; Ctrl-C leaves it resumable."""
-    from finsandbox.evals.trials import create_trial
+    from finsandbox.evals.trials import TrialConfig, create_trial
 
     with open_session() as s:
         trial = create_trial(
             s,
-            workspace=workspace,
-            endpoint=endpoint,
-            suites=suite,
+            TrialConfig(
+                workspace=workspace,
+                endpoint=endpoint,
+                suites=suite,
+                name=name,
+                recipes=recipe,
+                max_cases=max_cases,
+                max_variants=max_variants,
+                max_tokens=max_tokens,
+                seed=seed,
+                concurrency=concurrency,
+                executor=executor,
+                external_url=external_url,
+                gateway_url=gateway_url,
+                judge_endpoint=judge_endpoint,
+            ),
             actor=actor(),
-            name=name,
-            recipes=recipe,
-            max_cases=max_cases,
-            max_variants=max_variants,
-            max_tokens=max_tokens,
-            seed=seed,
-            concurrency=concurrency,
-            executor=executor,
-            external_url=external_url,
-            gateway_url=gateway_url,
-            judge_endpoint=judge_endpoint,
         )
         trial_id, total = trial.id, trial.total_cases
     console.print(f"trial {trial_id} created with {total} cases")

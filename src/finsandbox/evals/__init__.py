@@ -35,6 +35,7 @@ from finsandbox.evals.scorers.base import (
     scorer_names,
 )
 from finsandbox.evals.seeds import rng_for
+from finsandbox.evals.trial_config import StoredTrial, TrialConfig
 
 __all__ = [
     "Attack",
@@ -52,8 +53,10 @@ __all__ = [
     "Score",
     "Scorer",
     "ScorerSpec",
+    "StoredTrial",
     "Suite",
     "TargetTemplate",
+    "TrialConfig",
     "attack",
     "attack_names",
     "bind_recipe",

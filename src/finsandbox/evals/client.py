@@ -1,7 +1,9 @@
 """How a trial reaches the gateway: over HTTP to a running server, or in-process through ASGI.
 
 Either way the request takes the same path (key -> workspace -> guards -> quota -> backend ->
-ledger) as any participant's app; the trial header ties each call to its trial and case.
+ledger) as any participant's app; the trial header ties each call to its trial and case. In
+process, the caller may hand in its own transport; without one the runner uses the gateway-only
+app, never the web pages or the API.
 """
 
 from __future__ import annotations
@@ -30,13 +32,22 @@ class ChatOutcome:
     model_view: dict[str, Any] | None = field(default=None, repr=False)
 
 
-def make_http_client(base_url: str | None, timeout: float = 300.0) -> httpx.AsyncClient:
-    """A client for `base_url` (ending in /v1), or for an in-process gateway when it is None."""
+def make_http_client(
+    base_url: str | None,
+    timeout: float = 300.0,
+    *,
+    transport: httpx.AsyncBaseTransport | None = None,
+) -> httpx.AsyncClient:
+    """A client for `base_url` (ending in /v1), or for an in-process gateway when it is None.
+
+    `transport` is how an in-process caller reaches its gateway; the default is the gateway-only app.
+    """
     if base_url:
         return httpx.AsyncClient(base_url=base_url.rstrip("/"), timeout=timeout)
-    from finsandbox.app import create_app
+    if transport is None:
+        from finsandbox.gateway.http import create_gateway_app
 
-    transport = httpx.ASGITransport(app=create_app())
+        transport = httpx.ASGITransport(app=create_gateway_app())
     return httpx.AsyncClient(transport=transport, base_url="http://finsandbox.internal/v1", timeout=timeout)
 
 

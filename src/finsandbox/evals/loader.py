@@ -13,10 +13,18 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import yaml
 from pydantic import ValidationError
-from yaml.nodes import MappingNode, Node, ScalarNode, SequenceNode
+from yaml.nodes import Node
 
+from finsandbox.configfile import (
+    Loc,
+    clean_loc,
+    format_loc,
+    join_errors,
+    line_of,
+    parse_yaml,
+    read_text,
+)
 from finsandbox.errors import ConfigError
 from finsandbox.evals.attacks.base import Attack, attack_class, attack_names, get_attack
 from finsandbox.evals.model import Case, Recipe, ScorerSpec, Suite
@@ -30,47 +38,6 @@ from finsandbox.evals.scorers.base import (
     settings_errors,
 )
 from finsandbox.evals.seeds import rng_for
-
-MAX_ERRORS = 20
-Loc = tuple[Any, ...]
-
-
-def format_loc(loc: Loc) -> str:
-    """('recipes', 0, 'scorers', 1, 'name') -> 'recipes[0].scorers[1].name'."""
-    out = ""
-    for part in loc:
-        if isinstance(part, int):
-            out += f"[{part}]"
-        else:
-            out += f".{part}" if out else str(part)
-    return out
-
-
-def _clean_loc(data: Any, loc: Loc) -> Loc:
-    """Drop the union-branch tags pydantic puts in locations; they are not in the file."""
-    out: list[Any] = []
-    cur = data
-    for i, part in enumerate(loc):
-        if isinstance(cur, dict) and isinstance(part, str):
-            if part in cur:
-                out.append(part)
-                cur = cur[part]
-            elif i == len(loc) - 1:
-                out.append(part)  # a missing field: name it
-            continue
-        if isinstance(cur, list) and isinstance(part, int) and 0 <= part < len(cur):
-            out.append(part)
-            cur = cur[part]
-            continue
-        if isinstance(part, int):
-            out.append(part)
-    return tuple(out)
-
-
-def _join(errors: list[str]) -> str:
-    shown = errors[:MAX_ERRORS]
-    more = len(errors) - len(shown)
-    return "\n".join(shown) + (f"\n... and {more} more" if more else "")
 
 
 class _Errors:
@@ -92,7 +59,7 @@ class _Errors:
         if len(loc) >= 2 and loc[0] == "recipes" and loc[1] in self.includes:
             label, root = self.includes[loc[1]]
             loc = loc[2:]
-        return label, (_line_of(root, loc) if root is not None else None), loc
+        return label, line_of(root, loc), loc
 
     def where(self, loc: Loc) -> str:
         label, line, _ = self.locate(loc)
@@ -108,89 +75,7 @@ class _Errors:
 
     def raise_if_any(self) -> None:
         if self.items:
-            raise ConfigError(_join(self.items))
-
-
-def _line_of(node: Node, loc: Loc) -> int:
-    """1-based line of the deepest node along `loc` (a missing key points at its parent)."""
-    line = node.start_mark.line + 1
-    cur: Node = node
-    for part in loc:
-        if isinstance(cur, MappingNode):
-            for key, value in cur.value:
-                if isinstance(key, ScalarNode) and key.value == str(part):
-                    line = key.start_mark.line + 1
-                    cur = value
-                    break
-            else:
-                return line
-        elif isinstance(cur, SequenceNode) and isinstance(part, int) and 0 <= part < len(cur.value):
-            cur = cur.value[part]
-            line = cur.start_mark.line + 1
-        else:
-            return line
-    return line
-
-
-def _duplicate_keys(node: Node | None, label: str) -> list[str]:
-    """YAML silently keeps the last of two equal keys; a config file should say so instead."""
-    if node is None:
-        return []
-    problems: list[str] = []
-    if isinstance(node, MappingNode):
-        seen: dict[str, int] = {}
-        for key, value in node.value:
-            if isinstance(key, ScalarNode):
-                line = key.start_mark.line + 1
-                if key.value in seen:
-                    problems.append(
-                        f"{label}, line {line}: duplicate key '{key.value}' (first on line {seen[key.value]})"
-                    )
-                seen.setdefault(key.value, line)
-            problems += _duplicate_keys(value, label)
-    elif isinstance(node, SequenceNode):
-        for item in node.value:
-            problems += _duplicate_keys(item, label)
-    return problems
-
-
-def parse_yaml(text: str, label: str) -> tuple[Any, Node | None]:
-    """(data, node tree) of one YAML document; syntax errors name the line and column."""
-    try:
-        node = yaml.compose(text, Loader=yaml.SafeLoader)
-    except yaml.MarkedYAMLError as exc:
-        mark = exc.problem_mark or exc.context_mark
-        where = f"{label}, line {mark.line + 1}, column {mark.column + 1}" if mark else label
-        raise ConfigError(f"{where}: invalid YAML: {exc.problem or exc.context}") from None
-    except yaml.YAMLError as exc:
-        raise ConfigError(f"{label}: invalid YAML: {exc}") from None
-    duplicates = _duplicate_keys(node, label)
-    if duplicates:
-        raise ConfigError(_join(duplicates))
-    if node is None:
-        return None, None
-    loader = yaml.SafeLoader("")
-    try:
-        data = loader.construct_document(node)
-    except yaml.constructor.ConstructorError as exc:
-        mark = exc.problem_mark
-        where = f"{label}, line {mark.line + 1}" if mark else label
-        raise ConfigError(f"{where}: invalid YAML: {exc.problem}") from None
-    finally:
-        loader.dispose()
-    return data, node
-
-
-def read_text(path: Path, label: str, what: str = "file") -> str:
-    """A configuration file's text, or a ConfigError that names the file and what is wrong with it."""
-    try:
-        return path.read_text(encoding="utf-8")
-    except FileNotFoundError:
-        raise ConfigError(f"{label}: {what} not found") from None
-    except UnicodeDecodeError as exc:
-        raise ConfigError(f"{label}: not UTF-8 text ({exc.reason} at byte {exc.start})") from None
-    except OSError as exc:
-        raise ConfigError(f"{label}: cannot read the {what} ({exc.strerror})") from None
+            raise ConfigError(join_errors(self.items))
 
 
 # ---------------------------------------------------------------- cases
@@ -225,7 +110,7 @@ def load_cases(path: str | Path, *, label: str | None = None) -> list[Case]:
             case = Case.model_validate(data)
         except ValidationError as exc:
             for err in exc.errors():
-                loc = _clean_loc(data, tuple(err["loc"]))
+                loc = clean_loc(data, tuple(err["loc"]))
                 errors.append(f"{named}, {format_loc(loc)}: {clean_message(err['msg'])}")
             continue
         if case.id in first_line:
@@ -235,7 +120,7 @@ def load_cases(path: str | Path, *, label: str | None = None) -> list[Case]:
         case._source = where
         cases.append(case)
     if errors:
-        raise ConfigError(_join(errors))
+        raise ConfigError(join_errors(errors))
     return cases
 
 
@@ -251,7 +136,7 @@ def _yaml_cases(text: str, label: str) -> list[Case]:
             case = Case.model_validate(row)
         except ValidationError as exc:
             for err in exc.errors():
-                errors.add(_clean_loc(data, (k, *err["loc"])), clean_message(err["msg"]))
+                errors.add(clean_loc(data, (k, *err["loc"])), clean_message(err["msg"]))
             continue
         if case.id in first:
             errors.add((k, "id"), f"duplicate case id '{case.id}' (first at [{first[case.id]}])")
@@ -297,7 +182,7 @@ def check_cases(recipe: Recipe, cases: list[Case]) -> None:
                     f"{case.source or 'case'} (case '{case.id}'): {problem} in recipe '{recipe.name}'"
                 )
     if errors:
-        raise ConfigError(_join(errors))
+        raise ConfigError(join_errors(errors))
 
 
 def _check_components(suite: Suite, errors: _Errors) -> None:
@@ -375,7 +260,7 @@ def load_suite(path: str | Path, *, check_datasets: bool = True) -> Suite:
         suite = Suite.model_validate(data)
     except ValidationError as exc:
         for err in exc.errors():
-            errors.add(_clean_loc(data, tuple(err["loc"])), clean_message(err["msg"]))
+            errors.add(clean_loc(data, tuple(err["loc"])), clean_message(err["msg"]))
         errors.raise_if_any()
         raise  # unreachable: a ValidationError always has errors
     suite._source = path

@@ -21,8 +21,8 @@ from pydantic import (
     model_validator,
 )
 
-Theme = Literal["risk_management", "anti_fraud", "customer_service", "process_reengineering"]
-THEMES: tuple[str, ...] = ("risk_management", "anti_fraud", "customer_service", "process_reengineering")
+from finsandbox.access.roles import THEMES as THEMES  # re-exported: suites validate themes against it
+from finsandbox.access.roles import Theme
 
 _NAME = r"^[a-z0-9][a-z0-9_.-]*$"
 

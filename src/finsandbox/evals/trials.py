@@ -23,7 +23,6 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from finsandbox import ledger
-from finsandbox.access.closure import ensure_open
 from finsandbox.access.keys import create_key, get_key, revoke_key
 from finsandbox.config import get_settings
 from finsandbox.errors import ConfigError, Conflict, InvalidRequest, NotFound
@@ -31,9 +30,11 @@ from finsandbox.evals.executors import get_executor
 from finsandbox.evals.model import Case
 from finsandbox.evals.plan import LoadedSuite, load, plan
 from finsandbox.evals.scorers.base import Evidence, Score
+from finsandbox.evals.trial_config import StoredTrial, SuiteRef, TrialConfig
 from finsandbox.evals.views import model_view, principle_verdicts
 from finsandbox.evals.worker import ItemResult, RunSpec, build_scorers, score_case
-from finsandbox.programme.workspaces import get_endpoint, get_workspace
+from finsandbox.gateway.endpoints import get_endpoint
+from finsandbox.programme.workspaces import get_workspace
 from finsandbox.store import session_scope
 from finsandbox.store.models import CaseResult, Trial, new_id
 
@@ -45,76 +46,50 @@ def _now() -> datetime:
     return datetime.now(UTC)
 
 
-def create_trial(
-    session: Session,
-    *,
-    workspace: str,
-    endpoint: str,
-    suites: list[str],
-    actor: str,
-    name: str | None = None,
-    recipes: list[str] | None = None,
-    max_cases: int | None = None,
-    max_variants: int | None = None,
-    max_tokens: int = 256,
-    temperature: float = 0.0,
-    seed: int = 0,
-    concurrency: int = 4,
-    executor: str = "local",
-    external_url: str | None = None,
-    gateway_url: str | None = None,
-    judge_endpoint: str | None = None,
-) -> Trial:
+def create_trial(session: Session, config: TrialConfig, *, actor: str) -> Trial:
     """Validate everything that can be validated before a model is called, then record the trial."""
-    if not suites:
-        raise InvalidRequest("name at least one suite")
-    if max_cases is not None and max_cases < 1:
-        raise InvalidRequest("--max-cases must be at least 1")
-    if not 1 <= concurrency <= 256:
-        raise InvalidRequest("--concurrency must be between 1 and 256")
-    ws = get_workspace(session, workspace)
-    ensure_open(ws, "launch trials")
-    ep = get_endpoint(session, ws.id, endpoint)
-    if judge_endpoint:
-        get_endpoint(session, ws.id, judge_endpoint)
-    get_executor(executor, concurrency)
-    loaded = [load(ref) for ref in suites]
-    if max_variants is not None and max_variants < 0:
-        raise InvalidRequest("--max-variants must be 0 or more")
-    items = plan(loaded, recipes=recipes, max_cases=max_cases, seed=seed, max_variants=max_variants)
+    config.check()
+    ws = get_workspace(session, config.workspace)
+    ep = get_endpoint(session, ws.id, config.endpoint)
+    if config.judge_endpoint:
+        get_endpoint(session, ws.id, config.judge_endpoint)
+    get_executor(config.executor, config.concurrency)
+    loaded = [load(ref) for ref in config.suites]
+    items = plan(
+        loaded,
+        recipes=config.recipes,
+        max_cases=config.max_cases,
+        seed=config.seed,
+        max_variants=config.max_variants,
+    )
     if not items:
-        raise InvalidRequest("the chosen suites and recipes hold no cases")
-    build_scorers(loaded, _NoJudge() if judge_endpoint else None)
-    if external_url:
-        _check_reachable(external_url, "the target app")
-        if not gateway_url:
-            raise InvalidRequest(
-                "an external target needs --gateway-url, the gateway address the app will call"
-            )
+        raise InvalidRequest("the chosen suites and recipes hold no cases", param="recipes")
+    build_scorers(loaded, _NoJudge() if config.judge_endpoint else None)
+    if config.external_url:
+        _check_reachable(config.external_url, "the target app")
+    stored = StoredTrial(
+        endpoint=config.endpoint,
+        canary=bool(ep.canary),
+        customer_facing=ep.customer_facing,
+        external_url=config.external_url,
+        gateway_url=config.gateway_url,
+        judge_endpoint=config.judge_endpoint,
+        suites=[SuiteRef(ref=s.ref, name=s.suite.name, path=str(s.path), digest=s.digest) for s in loaded],
+        recipes=config.recipes,
+        max_cases=config.max_cases,
+        max_variants=config.max_variants,
+        max_tokens=config.max_tokens,
+        temperature=config.temperature,
+        seed=config.seed,
+        concurrency=config.concurrency,
+        executor=config.executor,
+    )
     trial = Trial(
         workspace_id=ws.id,
-        name=name or f"{', '.join(s.suite.name for s in loaded)} on {endpoint}",
+        name=config.name or f"{', '.join(s.suite.name for s in loaded)} on {config.endpoint}",
         created_by=actor,
         total_cases=len(items),
-        config={
-            "endpoint": endpoint,
-            "canary": bool(ep.canary),
-            "customer_facing": ep.customer_facing,
-            "external_url": external_url,
-            "gateway_url": gateway_url,
-            "judge_endpoint": judge_endpoint,
-            "suites": [
-                {"ref": s.ref, "name": s.suite.name, "path": str(s.path), "digest": s.digest} for s in loaded
-            ],
-            "recipes": recipes,
-            "max_cases": max_cases,
-            "max_variants": max_variants,
-            "max_tokens": max_tokens,
-            "temperature": temperature,
-            "seed": seed,
-            "concurrency": concurrency,
-            "executor": executor,
-        },
+        config=stored.model_dump(mode="json", exclude={"key_prefix"}),
     )
     session.add(trial)
     session.flush()
@@ -193,11 +168,11 @@ def request_cancel(session: Session, trial_id: str, *, actor: str) -> Trial:
 def _loaded_for(trial: Trial) -> list[LoadedSuite]:
     """The trial's suites, refusing to go on if any file changed since the trial was created."""
     loaded = []
-    for ref in trial.config["suites"]:
-        suite = load(ref["path"])
-        if suite.digest != ref["digest"]:
+    for ref in StoredTrial.model_validate(trial.config).suites:
+        suite = load(ref.path)
+        if suite.digest != ref.digest:
             raise ConfigError(
-                f"suite {ref['name']} ({ref['path']}) changed since trial {trial.id} was created; "
+                f"suite {ref.name} ({ref.path}) changed since trial {trial.id} was created; "
                 "start a new trial instead of resuming this one"
             )
         loaded.append(suite)
@@ -400,7 +375,7 @@ async def run_trial(
 ) -> Trial:
     """Run (or resume) a trial to the end, storing each case as it finishes."""
     trial, secret, done = await anyio.to_thread.run_sync(_begin, trial_id, actor)
-    cfg = trial.config
+    cfg = StoredTrial.model_validate(trial.config)
     status, error = "failed", None
     loaded: list[LoadedSuite] | None = None
     try:
@@ -409,30 +384,30 @@ async def run_trial(
             i
             for i in plan(
                 loaded,
-                recipes=cfg["recipes"],
-                max_cases=cfg["max_cases"],
-                seed=cfg["seed"],
-                max_variants=cfg.get("max_variants"),
+                recipes=cfg.recipes,
+                max_cases=cfg.max_cases,
+                seed=cfg.seed,
+                max_variants=cfg.max_variants,
             )
             if i.key not in done
         ]
         spec = RunSpec(
             trial_id=trial.id,
             workspace=trial.workspace.slug,
-            endpoint=cfg["endpoint"],
+            endpoint=cfg.endpoint,
             secret=secret,
-            suites=[s["path"] for s in cfg["suites"]],
-            recipes=cfg["recipes"],
-            max_cases=cfg["max_cases"],
-            max_tokens=cfg["max_tokens"],
-            temperature=cfg["temperature"],
-            seed=cfg["seed"],
-            gateway_url=cfg.get("gateway_url"),
-            external_url=cfg.get("external_url"),
-            judge_endpoint=cfg.get("judge_endpoint"),
+            suites=[s.path for s in cfg.suites],
+            recipes=cfg.recipes,
+            max_cases=cfg.max_cases,
+            max_tokens=cfg.max_tokens,
+            temperature=cfg.temperature,
+            seed=cfg.seed,
+            gateway_url=cfg.gateway_url,
+            external_url=cfg.external_url,
+            judge_endpoint=cfg.judge_endpoint,
             database_url=get_settings().resolved_database_url,
         )
-        executor = get_executor(cfg["executor"], cfg["concurrency"], address=ray_address)
+        executor = get_executor(cfg.executor, cfg.concurrency, address=ray_address)
         count = len(done)
         stop = False
 
@@ -475,7 +450,7 @@ async def run_trial(
         else:
             status = "cancelled" if cancelled_by_user else "completed"
     except (asyncio.CancelledError, KeyboardInterrupt):
-        status, error = "interrupted", "the run was interrupted; resume it with `finsandbox trial resume`"
+        status, error = "interrupted", "the run was interrupted; resume the trial to finish it"
         with anyio.CancelScope(shield=True):
             await anyio.to_thread.run_sync(_finish, trial.id, status, error, loaded)
         raise

@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import anyio
+import httpx
 from sqlalchemy import select
 
 from finsandbox import registry
@@ -92,7 +93,8 @@ def build_scorers(suites: list[LoadedSuite], judge: Any | None) -> dict[tuple[st
             except ConfigError as exc:
                 if "judge" in exc.message:
                     raise ConfigError(
-                        f"{exc.message} (pass --judge-endpoint); finsandbox never falls back to another judge"
+                        f"{exc.message} (name the trial's judge endpoint); "
+                        "finsandbox never falls back to another judge"
                     ) from None
                 raise
     return built
@@ -179,13 +181,19 @@ async def score_case(
 
 
 class Worker:
-    def __init__(self, spec: RunSpec, suites: list[LoadedSuite] | None = None) -> None:
+    def __init__(
+        self,
+        spec: RunSpec,
+        suites: list[LoadedSuite] | None = None,
+        *,
+        transport: httpx.AsyncBaseTransport | None = None,
+    ) -> None:
         self.spec = spec
         self.suites = suites if suites is not None else [load(ref) for ref in spec.suites]
         self.recipes: dict[tuple[str, str], Recipe] = {
             (s.suite.name, r.name): r for s in self.suites for r in s.suite.recipes
         }
-        self.http = make_http_client(spec.gateway_url)
+        self.http = make_http_client(spec.gateway_url, transport=transport)
         self.client = GatewayClient(
             self.http, secret=spec.secret, trial_id=spec.trial_id, endpoint=spec.endpoint
         )
@@ -196,7 +204,7 @@ class Worker:
         kind = "external" if spec.external_url else "endpoint"
         if kind == "external" and not spec.gateway_url:
             raise ConfigError(
-                "an external target needs --gateway-url: the app must reach the gateway over HTTP"
+                "an external target needs gateway_url: the app must reach the gateway over HTTP"
             )
         target_class: type[Target] = registry.targets.get(kind)
         self.target = target_class.from_spec(spec)

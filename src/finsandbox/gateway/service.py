@@ -35,6 +35,7 @@ from finsandbox.access.keys import authenticate, check_key, key_digest, key_pref
 from finsandbox.config import get_settings
 from finsandbox.errors import FinsandboxError, InvalidRequest, NotFound, PermissionDenied
 from finsandbox.gateway.backends import Backend, ChatChunk, ChatRequest, Usage, get_backend
+from finsandbox.gateway.endpoints import list_endpoints
 from finsandbox.gateway.guarding import GuardedCall, with_canary
 from finsandbox.gateway.metering import CallRecord, RecordCall
 from finsandbox.gateway.quotas import Quotas, make_quotas
@@ -42,7 +43,6 @@ from finsandbox.gateway.schemas import ChatCompletionRequest, parse_chat_request
 from finsandbox.gateway.writer import Job, writer
 from finsandbox.guards import Action, Decision, GuardBlocked, contains_canary, mask_canary
 from finsandbox.ledger.chain import Head, append_after
-from finsandbox.programme.workspaces import list_endpoints
 from finsandbox.store.db import session_scope
 from finsandbox.store.models import ApiKey, Endpoint, Trial, Workspace
 

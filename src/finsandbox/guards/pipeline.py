@@ -1,39 +1,22 @@
 """Runs a guard policy over a request's messages and a model's output, failing closed.
 
-Every guard call runs in a small shared thread pool under its timeout: an exception, a timeout or a
-malformed decision is a block, never a pass. Python cannot kill a stuck thread, so a guard that hangs
-keeps its worker; once all workers are stuck, every call times out and blocks (still closed).
+Each guard runs under its timeout through `finsandbox.guards.steps`: an exception, a timeout or a
+malformed decision is a block, never a pass.
 """
 
 from __future__ import annotations
 
 import copy
-import threading
 from collections.abc import Iterator
-from concurrent.futures import ThreadPoolExecutor
-from concurrent.futures import TimeoutError as FutureTimeout
 from dataclasses import dataclass, field, replace
 from typing import Any
 
 from finsandbox.errors import ConfigError, InvalidRequest
-from finsandbox.guards.base import Action, Decision, Guard, GuardContext, get_guard, worst
+from finsandbox.guards.base import Action, Decision, GuardContext, get_guard, worst
 from finsandbox.guards.errors import GuardBlocked, InputTooLarge
 from finsandbox.guards.policy import GuardPolicy
+from finsandbox.guards.steps import Step, run_chain, run_one
 from finsandbox.guards.stream import StreamGuard
-from finsandbox.guards.text import sanitize
-
-_POOL_WORKERS = 16
-_pool: ThreadPoolExecutor | None = None
-_pool_lock = threading.Lock()
-
-
-def _executor() -> ThreadPoolExecutor:
-    global _pool
-    if _pool is None:
-        with _pool_lock:
-            if _pool is None:
-                _pool = ThreadPoolExecutor(max_workers=_POOL_WORKERS, thread_name_prefix="finsandbox-guard")
-    return _pool
 
 
 @dataclass
@@ -58,23 +41,17 @@ class PipelineResult:
         return [d.public() for d in self.decisions if include_allow or d.action is not Action.ALLOW]
 
 
-@dataclass(frozen=True)
-class _Step:
-    guard: Guard
-    timeout_s: float
-
-
 class Pipeline:
     """A guard policy made executable. Methods are synchronous; call them from a worker thread."""
 
-    def __init__(self, policy: GuardPolicy, input_steps: list[_Step], output_steps: list[_Step]) -> None:
+    def __init__(self, policy: GuardPolicy, input_steps: list[Step], output_steps: list[Step]) -> None:
         self.policy = policy
         self.input_steps = input_steps
         self.output_steps = output_steps
 
     @classmethod
     def from_policy(cls, policy: GuardPolicy) -> Pipeline:
-        def build(specs: list[Any], section: str) -> list[_Step]:
+        def build(specs: list[Any], section: str) -> list[Step]:
             steps = []
             for i, spec in enumerate(specs):
                 if not spec.enabled:
@@ -84,50 +61,21 @@ class Pipeline:
                 except Exception as exc:  # e.g. NER requested but no model installed
                     raise ConfigError(f"{section}.{i}: guard {spec.guard!r} cannot start: {exc}") from exc
                 timeout_ms = spec.timeout_ms or policy.limits.timeout_ms
-                steps.append(_Step(instance, timeout_ms / 1000))
+                steps.append(Step(instance, timeout_ms / 1000))
             return steps
 
         return cls(policy, build(policy.input, "input"), build(policy.output, "output"))
 
     # -- running guards ------------------------------------------------------------------------
 
-    def _run_one(self, step: _Step, text: str, context: GuardContext) -> Decision:
-        name = getattr(step.guard, "name", type(step.guard).__name__)
-        future = _executor().submit(step.guard.check, text, context)
-        try:
-            decision = future.result(timeout=step.timeout_s)
-        except FutureTimeout:
-            future.cancel()
-            return _failed(name, text, f"guard timed out after {round(step.timeout_s * 1000)} ms")
-        except Exception as exc:  # fail closed: the exception type only, its message may quote the text
-            return _failed(name, text, f"guard failed ({type(exc).__name__})")
-        if (
-            not isinstance(decision, Decision)
-            or not isinstance(decision.text, str)
-            or decision.action not in Action
-        ):
-            return _failed(name, text, "guard returned an invalid decision")
-        return decision
+    def _run_one(self, step: Step, text: str, context: GuardContext) -> Decision:
+        return run_one(step, text, context)
 
     def _run_chain(
-        self, steps: list[_Step], text: str, context: GuardContext, location: str
+        self, steps: list[Step], text: str, context: GuardContext, location: str
     ) -> tuple[str, list[Decision], bool]:
         """(text after redactions, decisions, blocked?) for one text through a list of guards."""
-        decisions: list[Decision] = []
-        cleaned, removed = sanitize(text)
-        if removed:
-            decisions.append(
-                Decision("sanitize", Action.REDACT, cleaned, f"removed {removed} control character(s)", 1.0)
-            )
-        current = cleaned
-        for step in steps:
-            decision = replace(self._run_one(step, current, context), location=location)
-            decisions.append(decision)
-            if decision.action is Action.BLOCK:
-                return current, decisions, True
-            if decision.action is Action.REDACT:
-                current = decision.text
-        return current, decisions, False
+        return run_chain(steps, text, context, location)
 
     # -- input ---------------------------------------------------------------------------------
 
@@ -223,10 +171,6 @@ class Pipeline:
         return replace(
             context, direction="output", role="assistant", source="model", customer_facing=customer_facing
         )
-
-
-def _failed(name: str, text: str, reason: str) -> Decision:
-    return Decision(guard=name, action=Action.BLOCK, text=text, reason=reason, score=1.0)
 
 
 def _default_source(role: str) -> str:

@@ -23,6 +23,7 @@ from pydantic import (
 )
 from pydantic_core import PydanticCustomError
 
+from finsandbox.configfile import duplicate_keys, line_of, read_text
 from finsandbox.errors import ConfigError
 from finsandbox.guards.base import GuardSettings, get_guard
 
@@ -170,15 +171,7 @@ class GuardPolicy(BaseModel):
 def load_policy(path: Path | str) -> GuardPolicy:
     """Read and validate a policy file; ConfigError names the file, line, field and problem."""
     path = Path(path)
-    try:
-        text = path.read_text(encoding="utf-8")
-    except FileNotFoundError:
-        raise ConfigError(f"{path}: policy file not found") from None
-    except UnicodeDecodeError as exc:
-        raise ConfigError(f"{path}: not valid UTF-8 (byte {exc.start})") from None
-    except OSError as exc:
-        raise ConfigError(f"{path}: cannot read policy file ({exc.strerror})") from None
-    return parse_policy(text, source=str(path))
+    return parse_policy(read_text(path, str(path), "policy file"), source=str(path))
 
 
 def parse_policy(text: str, source: str = "<policy>") -> GuardPolicy:
@@ -196,9 +189,9 @@ def parse_policy(text: str, source: str = "<policy>") -> GuardPolicy:
         raise ConfigError(f"{source}: policy is empty")
     if not isinstance(data, dict):
         raise ConfigError(f"{source}:1: policy must be a mapping with 'input' and 'output' lists")
-    duplicate = _first_duplicate_key(node)
+    duplicate = next(duplicate_keys(node), None)
     if duplicate is not None:
-        key, line = duplicate
+        key, line, _ = duplicate
         raise ConfigError(f"{source}:{line}: key {key!r} appears twice")
     try:
         return GuardPolicy.model_validate(data)
@@ -212,43 +205,9 @@ def parse_policy(text: str, source: str = "<policy>") -> GuardPolicy:
         message = str(ctx.get("problem") or message).removeprefix("Value error, ")
         if error["type"] == "extra_forbidden":
             message = "unknown field"
-        line = _line_of(node, loc)
+        line = line_of(node, loc)
         where = f"{source}:{line}" if line else source
         raise ConfigError(f"{where}: {field or 'policy'}: {message}", param=field or None) from None
-
-
-def _line_of(node: yaml.Node | None, loc: list[Any]) -> int | None:
-    """1-based line of the YAML node at `loc`, or of its deepest existing ancestor."""
-    line = node.start_mark.line + 1 if node is not None else None
-    for part in loc:
-        if isinstance(node, yaml.MappingNode):
-            match = next(((k, v) for k, v in node.value if k.value == str(part)), None)
-            if match is None:
-                return line
-            key, node = match
-            line = key.start_mark.line + 1
-        elif isinstance(node, yaml.SequenceNode) and isinstance(part, int) and part < len(node.value):
-            node = node.value[part]
-            line = node.start_mark.line + 1
-        else:
-            return line
-    return line
-
-
-def _first_duplicate_key(node: yaml.Node | None) -> tuple[str, int] | None:
-    if isinstance(node, yaml.MappingNode):
-        seen: set[str] = set()
-        for key, value in node.value:
-            if key.value in seen:
-                return str(key.value), key.start_mark.line + 1
-            seen.add(key.value)
-            if (found := _first_duplicate_key(value)) is not None:
-                return found
-    elif isinstance(node, yaml.SequenceNode):
-        for item in node.value:
-            if (found := _first_duplicate_key(item)) is not None:
-                return found
-    return None
 
 
 DEFAULT_POLICY_FILE = "default_policy.yaml"

@@ -29,22 +29,22 @@ from finsandbox.guards.base import Action, Decision, GuardContext
 from finsandbox.guards.errors import GuardBlocked
 
 if TYPE_CHECKING:
-    from finsandbox.guards.pipeline import Pipeline, _Step
+    from finsandbox.guards.steps import Step, StepRunner
 
 _WORD_START = re.compile(r"(?:^|(?<=\s))\S")
 
 
 class StreamGuard:
-    def __init__(self, pipeline: Pipeline, context: GuardContext) -> None:
+    def __init__(self, pipeline: StepRunner, context: GuardContext) -> None:
         self._pipeline = pipeline
         self._context = context
         limits = pipeline.policy.limits
         self._window = limits.stream_window_chars
         self._extra = limits.stream_holdback_chars
-        self._window_steps: list[_Step] = [
+        self._window_steps: list[Step] = [
             s for s in pipeline.output_steps if s.guard.stream_scope == "window"
         ]
-        self._final_steps: list[_Step] = [s for s in pipeline.output_steps if s.guard.stream_scope == "final"]
+        self._final_steps: list[Step] = [s for s in pipeline.output_steps if s.guard.stream_scope == "final"]
         self._behind = max((s.guard.lookahead.behind for s in self._window_steps), default=0)
         self._buffer = ""  # received, not yet released
         self._margin = ""  # the end of the released raw text: left context for the next check

@@ -1,5 +1,6 @@
 """The programme: cohorts, applications and their rubric, the use-case lifecycle, workspaces, membership."""
 
+from finsandbox.gateway.endpoints import get_endpoint, list_endpoints
 from finsandbox.programme.applications import (
     admit,
     application_as_dict,
@@ -34,9 +35,7 @@ from finsandbox.programme.workspaces import (
     add_endpoint,
     add_member,
     create_workspace,
-    get_endpoint,
     get_workspace,
-    list_endpoints,
     list_members,
     list_workspaces,
     set_guard_policy,

@@ -17,6 +17,7 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 from finsandbox.config import get_settings
+from finsandbox.configfile import parse_yaml, read_text, validation_problems
 from finsandbox.errors import ConfigError, InvalidRequest
 
 DEFAULT_RUBRIC = Path(__file__).parent / "rubrics" / "default.yaml"
@@ -93,8 +94,6 @@ def programme_rubric_path() -> Path:
 
 def load_rubric(path: str | Path | None = None) -> LoadedRubric:
     """Load and validate a rubric; errors name the file, the line and the field."""
-    from finsandbox.evals.loader import _clean_loc, _line_of, format_loc, parse_yaml, read_text
-
     path = Path(path) if path is not None else programme_rubric_path()
     label = str(path) if path != DEFAULT_RUBRIC else "rubrics/default.yaml (default)"
     text = read_text(path, label, "rubric")
@@ -104,15 +103,7 @@ def load_rubric(path: str | Path | None = None) -> LoadedRubric:
     try:
         rubric = Rubric.model_validate(data)
     except ValidationError as exc:
-        problems = []
-        for error in exc.errors():
-            loc = _clean_loc(data, tuple(error["loc"]))
-            line = _line_of(node, loc) if node is not None else None
-            where = f"{label}, line {line}" if line else label
-            msg = "this field is required" if error["type"] == "missing" else error["msg"]
-            msg = msg.removeprefix("Value error, ")
-            problems.append(f"{where}, {format_loc(loc)}: {msg}" if loc else f"{where}: {msg}")
-        raise ConfigError("\n".join(problems)) from None
+        raise ConfigError("\n".join(validation_problems(exc, data, node, label))) from None
     return LoadedRubric(rubric=rubric, path=path, digest=hashlib.sha256(text.encode("utf-8")).hexdigest())
 
 

@@ -203,24 +203,3 @@ def set_guard_policy(session: Session, workspace: Workspace, text: str | None, *
 def public_config(cfg: dict[str, Any]) -> dict[str, Any]:
     """The config without secrets, for the ledger and listings."""
     return {k: ("***" if "key" in k.lower() and "env" not in k.lower() else v) for k, v in cfg.items()}
-
-
-def list_endpoints(session: Session, workspace_id: str) -> list[Endpoint]:
-    return list(
-        session.scalars(
-            select(Endpoint)
-            .where(Endpoint.workspace_id == workspace_id, Endpoint.enabled.is_(True))
-            .order_by(Endpoint.name)
-        )
-    )
-
-
-def get_endpoint(session: Session, workspace_id: str, name: str) -> Endpoint:
-    ep = session.scalars(
-        select(Endpoint).where(
-            Endpoint.workspace_id == workspace_id, Endpoint.name == name, Endpoint.enabled.is_(True)
-        )
-    ).first()
-    if ep is None:
-        raise NotFound(f"the model {name!r} does not exist in this workspace", code="model_not_found")
-    return ep

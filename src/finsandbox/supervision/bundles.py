@@ -113,7 +113,7 @@ def export_bundle(
     The session must be a write session: the export itself is a ledger entry (after the head the
     bundle proves, so the bundle stays checkable against the live ledger).
     """
-    from finsandbox.reports.exit_report import exit_report_context, render_exit_html, render_pdf
+    from finsandbox.supervision.exit_report import exit_report_context, render_exit_html, render_pdf
 
     key = keys.ensure_key()
     context = exit_report_context(session, workspace, user=user)

@@ -12,12 +12,12 @@ from sqlalchemy import select
 
 from finsandbox.access import get_user
 from finsandbox.errors import NotFound
-from finsandbox.reports.exit_report import write_exit_report
 from finsandbox.store import session_scope
 from finsandbox.store.models import CaseResult
 from finsandbox.supervision import keys
 from finsandbox.supervision import reviews as rv
 from finsandbox.supervision.bundles import export_bundle
+from finsandbox.supervision.exit_report import write_exit_report
 from finsandbox.supervision.scorecards import build_scorecard
 
 

@@ -15,10 +15,11 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
+from finsandbox.access.roles import THEMES
 from finsandbox.config import get_settings
+from finsandbox.configfile import line_of, parse_yaml, read_text, validation_problems
 from finsandbox.errors import ConfigError
-from finsandbox.evals.loader import _clean_loc, _line_of, format_loc, parse_yaml, read_text
-from finsandbox.evals.model import THEMES, Suite
+from finsandbox.evals.model import Suite
 
 DEFAULT_FRAMEWORK = Path(__file__).parent / "frameworks" / "hkma.yaml"
 PROGRAMME_FRAMEWORK = "framework.yaml"
@@ -135,7 +136,7 @@ def _duplicate_principles(data: Any, node: Any, label: str) -> list[str]:
         pid = item.get("id") if isinstance(item, dict) else None
         if not isinstance(pid, str):
             continue
-        line = _line_of(node, ("principles", i, "id")) if node is not None else None
+        line = line_of(node, ("principles", i, "id"))
         if pid in first:
             problems.append(
                 f"{label}, line {line}, principles[{i}].id: duplicate principle '{pid}' "
@@ -160,16 +161,7 @@ def load_framework(path: str | Path | None = None) -> LoadedFramework:
     try:
         framework = Framework.model_validate(data)
     except ValidationError as exc:
-        problems = []
-        for error in exc.errors():
-            loc = _clean_loc(data, tuple(error["loc"]))
-            line = _line_of(node, loc) if node is not None else None
-            where = f"{label}, line {line}" if line else label
-            msg = error["msg"].removeprefix("Value error, ")
-            if error["type"] == "missing":
-                msg = "this field is required"
-            problems.append(f"{where}, {format_loc(loc)}: {msg}" if loc else f"{where}: {msg}")
-        raise ConfigError("\n".join(problems)) from None
+        raise ConfigError("\n".join(validation_problems(exc, data, node, label))) from None
     return LoadedFramework(
         framework=framework, path=path, digest=hashlib.sha256(text.encode("utf-8")).hexdigest()
     )

@@ -569,9 +569,7 @@ def scorecard_version(
     if card is None:
         count = session.scalar(select(func.count()).where(Scorecard.trial_id == trial.id)) or 0
         if version is None or count == 0:
-            raise NotFound(
-                f"trial {trial.id} has no scorecard yet; build one with `finsandbox scorecard build`"
-            )
+            raise NotFound(f"trial {trial.id} has no scorecard yet; build one first")
         raise NotFound(f"trial {trial.id} has no scorecard version {version} (it has 1 to {count})")
     return card
 

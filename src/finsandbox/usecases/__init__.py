@@ -10,14 +10,9 @@ from __future__ import annotations
 
 import importlib
 from pathlib import Path
-from typing import TYPE_CHECKING
 
+from finsandbox.access.roles import THEMES
 from finsandbox.errors import ConfigError
-
-if TYPE_CHECKING:
-    from finsandbox.evals.model import Suite
-
-THEMES: tuple[str, ...] = ("customer_service", "anti_fraud", "risk_management", "process_reengineering")
 
 _ROOT = Path(__file__).resolve().parent
 
@@ -37,17 +32,10 @@ def suite_path(theme: str) -> Path:
     return theme_dir(theme) / "suite.yaml"
 
 
-def load_reference_suite(theme: str) -> Suite:
-    """The theme's reference suite, loaded and validated by the evals loader."""
-    from finsandbox.evals.loader import load_suite  # lazy: evals sits above usecases' data
-
-    return load_suite(suite_path(theme))
-
-
 def regenerate(theme: str, out_dir: Path | None = None) -> list[Path]:
     """Rewrite the theme's datasets and corpora (into `out_dir`, default the package folder)."""
     module = importlib.import_module(f"finsandbox.usecases.{_check(theme)}.generate")
     return module.generate(out_dir)
 
 
-__all__ = ["THEMES", "load_reference_suite", "regenerate", "suite_path", "theme_dir"]
+__all__ = ["THEMES", "regenerate", "suite_path", "theme_dir"]

@@ -9,7 +9,7 @@ from fastapi.responses import HTMLResponse, RedirectResponse, Response
 
 from finsandbox.config import get_settings
 from finsandbox.errors import FinsandboxError
-from finsandbox.programme.datasets import delete_dataset, get_dataset, list_datasets, preview, upload_dataset
+from finsandbox.evals.datasets import delete_dataset, get_dataset, list_datasets, preview, upload_dataset
 from finsandbox.store.models import Workspace
 from finsandbox.web.base import Editor, Page, Viewer, field_errors
 from finsandbox.web.workspaces import workspace_for

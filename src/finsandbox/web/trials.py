@@ -16,7 +16,15 @@ from sqlalchemy import select
 
 from finsandbox import usecases
 from finsandbox.errors import FinsandboxError, NotFound
-from finsandbox.evals.trials import FINAL, create_trial, get_trial, list_trials, request_cancel, results
+from finsandbox.evals.trials import (
+    FINAL,
+    TrialConfig,
+    create_trial,
+    get_trial,
+    list_trials,
+    request_cancel,
+    results,
+)
 from finsandbox.programme import list_endpoints
 from finsandbox.store.models import CaseResult, LedgerEntry, Review, Scorecard, Trial, UsageRecord
 from finsandbox.web.base import Editor, Page, Viewer, field_errors, require
@@ -188,16 +196,18 @@ def launch(
             raise FinsandboxError("the number of cases must be between 1 and 1000", param="max_cases")
         trial = create_trial(
             page.session,
-            workspace=ws.slug,
-            endpoint=endpoint,
-            suites=[ref],
+            TrialConfig(
+                workspace=ws.slug,
+                endpoint=endpoint,
+                suites=[ref],
+                name=name.strip() or None,
+                max_cases=cases,
+                max_variants=1,
+                max_tokens=128,
+                concurrency=2,
+                gateway_url=gateway_base(page.request),
+            ),
             actor=page.actor,
-            name=name.strip() or None,
-            max_cases=cases,
-            max_variants=1,
-            max_tokens=128,
-            concurrency=2,
-            gateway_url=gateway_base(page.request),
         )
     except FinsandboxError as exc:
         return _trials_page(page, slug, form, field_errors(exc), 400)

@@ -269,7 +269,7 @@ def policy_save(
 @router.get("/w/{slug}/report", include_in_schema=False)
 def exit_report(page: Viewer, slug: str) -> Response:
     """The exit report as a self-contained HTML file to download."""
-    from finsandbox.reports.exit_report import exit_report_context, render_exit_html
+    from finsandbox.supervision.exit_report import exit_report_context, render_exit_html
 
     ws = workspace_for(page, slug, "report.export")
     html = render_exit_html(exit_report_context(page.session, ws.slug, user=page.user))

@@ -4,15 +4,12 @@ from __future__ import annotations
 
 from abc import ABC, abstractmethod
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, ClassVar
+from typing import Any, ClassVar, Protocol
 
 from finsandbox import registry
 from finsandbox.evals.client import GatewayClient
 from finsandbox.evals.model import Case, Recipe
 from finsandbox.evals.scorers.base import Evidence
-
-if TYPE_CHECKING:
-    from finsandbox.evals.worker import RunSpec
 
 
 @dataclass
@@ -22,6 +19,15 @@ class RunSettings:
     max_tokens: int = 256
     temperature: float = 0.0
     seed: int = 0
+
+
+class TargetSpec(Protocol):
+    """What a target may read from a trial's run spec (finsandbox.evals.worker.RunSpec)."""
+
+    workspace: str
+    endpoint: str
+    external_url: str | None
+    gateway_url: str | None
 
 
 @dataclass
@@ -41,7 +47,7 @@ class Target(ABC):
     evidence_from_gateway: ClassVar[bool] = False
 
     @classmethod
-    def from_spec(cls, spec: RunSpec) -> Target:
+    def from_spec(cls, spec: TargetSpec) -> Target:
         """Build the target for one trial run; override to read the settings it needs."""
         return cls()
 

@@ -8,7 +8,7 @@ ledger entries of the app's calls are then found by trial and case in the meter.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any, ClassVar
+from typing import Any, ClassVar
 
 import httpx
 
@@ -16,10 +16,7 @@ from finsandbox.errors import ConfigError, FinsandboxError
 from finsandbox.evals.client import GatewayClient
 from finsandbox.evals.model import Case, Recipe
 from finsandbox.evals.scorers.base import Evidence
-from finsandbox.evals.targets.base import RunSettings, Target, TargetOutput, target
-
-if TYPE_CHECKING:
-    from finsandbox.evals.worker import RunSpec
+from finsandbox.evals.targets.base import RunSettings, Target, TargetOutput, TargetSpec, target
 
 
 class TargetUnreachable(FinsandboxError):
@@ -34,7 +31,7 @@ class ExternalTarget(Target):
     evidence_from_gateway: ClassVar[bool] = True
 
     @classmethod
-    def from_spec(cls, spec: RunSpec) -> ExternalTarget:
+    def from_spec(cls, spec: TargetSpec) -> ExternalTarget:
         if not spec.external_url or not spec.gateway_url:
             raise ConfigError(
                 "an external target needs the app's URL and the gateway address the app will call"

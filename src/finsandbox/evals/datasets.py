@@ -23,6 +23,7 @@ from finsandbox import ledger
 from finsandbox.access.authz import authorize
 from finsandbox.config import get_settings
 from finsandbox.errors import Conflict, InvalidRequest, NotFound, PayloadTooLarge
+from finsandbox.evals.model import Case
 from finsandbox.store.models import Dataset, User, Workspace
 
 FORMATS = {".csv": "csv", ".jsonl": "jsonl", ".ndjson": "jsonl"}
@@ -181,8 +182,6 @@ def as_case(
 
 def is_case_set(rows: list[dict[str, Any]]) -> bool:
     """True when every row is an evaluation case (id, input and expected) and no id repeats."""
-    from finsandbox.evals.model import Case
-
     if not rows:
         return False
     ids: set[str] = set()

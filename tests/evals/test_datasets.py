@@ -12,7 +12,7 @@ from sqlalchemy import select
 
 from finsandbox.config import get_settings
 from finsandbox.errors import Conflict, InvalidRequest, NotFound, PayloadTooLarge, PermissionDenied
-from finsandbox.programme import datasets as ds
+from finsandbox.evals import datasets as ds
 from finsandbox.programme.workspaces import get_workspace
 from finsandbox.store import session_scope
 from finsandbox.store.models import Dataset, LedgerEntry
