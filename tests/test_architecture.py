@@ -9,6 +9,7 @@ from __future__ import annotations
 import ast
 import contextlib
 import io
+import re
 from pathlib import Path
 
 from importlinter.cli import lint_imports
@@ -45,3 +46,27 @@ def test_no_private_name_is_imported_from_another_package() -> None:
                 if _private(alias.name) or any(_private(p) for p in module[2:]):
                     found.append(f"{path.relative_to(ROOT)}:{node.lineno}: {node.module}.{alias.name}")
     assert found == []
+
+
+def test_the_architecture_document_names_every_setting() -> None:
+    from finsandbox.config import Settings
+
+    doc = (ROOT / "docs" / "architecture.md").read_text(encoding="utf-8")
+    section = doc[doc.index("## Configuration\n") :]
+    names = [f"FINSANDBOX_{n.upper()}" for n in Settings.model_fields]
+    missing = [n for n in names if n not in section]
+    assert not missing, f"add to docs/architecture.md's configuration table: {missing}"
+
+
+def test_documentation_links_stay_inside_the_repository() -> None:
+    """A relative link must lead to a file a clone has; nothing may point outside the repository."""
+    link = re.compile(r"\]\(([^)#\s]+)(?:#[^)]*)?\)")
+    broken = []
+    for page in [ROOT / "README.md", *sorted((ROOT / "docs").glob("*.md"))]:
+        for target in link.findall(page.read_text(encoding="utf-8")):
+            if re.match(r"[a-z]+://", target):
+                continue  # a web address is a reference, not a file of ours
+            resolved = (page.parent / target).resolve()
+            if not resolved.is_relative_to(ROOT) or not resolved.exists():
+                broken.append(f"{page.relative_to(ROOT)}: {target}")
+    assert broken == []

@@ -259,6 +259,14 @@ BAD_INPUT: list[tuple[str, list[str], str]] = [
         "unknown backend 'bard'",
     ),
     (
+        "trial setting out of range",
+        [
+            *("trial", "run", "--workspace", "ws-alpha", "--endpoint", "smollm2"),
+            *("--suite", "customer_service", "--max-cases", "0"),
+        ],
+        "--max-cases must be at least 1",
+    ),
+    (
         "markup in user input",
         ["programme", "workspace", "create", "x[/red]", "--theme", "anti_fraud", "--bank", "Alpha Bank"],
         "workspace slug 'x[/red]' must be",

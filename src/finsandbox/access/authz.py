@@ -1,4 +1,4 @@
-"""Who may do what, in one table: every service, route and (later) page asks `authorize`.
+"""Who may do what, in one table: every service, route and page asks `authorize`.
 
 A user relates to a resource as `supervisor` (the regulator sees the whole programme), `operator`
 (runs the platform), `member` of its workspace, or `applicant`/`partner` of its application (see

@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import re
 import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -16,6 +19,7 @@ from finsandbox.cli._common import (
     pct,
     table,
 )
+from finsandbox.errors import InvalidRequest
 
 app = group("Evaluation trials: suites of recipes run through the gateway.")
 
@@ -87,6 +91,19 @@ def _print_summary(trial: Any) -> None:
             )
 
 
+@contextmanager
+def _flags() -> Iterator[None]:
+    """Say a setting's problem in this command's words: `max_cases ...` becomes `--max-cases ...`."""
+    try:
+        yield
+    except InvalidRequest as exc:
+        if exc.param and re.search(rf"\b{re.escape(exc.param)}\b", exc.message):
+            flag = "--" + exc.param.replace("_", "-")
+            message = re.sub(rf"\b{re.escape(exc.param)}\b", flag, exc.message)
+            raise InvalidRequest(message, param=exc.param) from None
+        raise
+
+
 @app.command("run")
 def trial_run(
     workspace: Annotated[str, typer.Option(help="the workspace the trial runs for")],
@@ -115,7 +132,7 @@ def trial_run(
     """Create a trial and run it with live progress; Ctrl-C leaves it resumable."""
     from finsandbox.evals.trials import TrialConfig, create_trial
 
-    with open_session() as s:
+    with open_session() as s, _flags():
         trial = create_trial(
             s,
             TrialConfig(
