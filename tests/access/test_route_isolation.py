@@ -37,10 +37,9 @@ CSV = b"question,answer\nWhat is a CD?,A certificate of deposit.\n"
 def world(db: str) -> dict[str, str]:
     """Beta Bank: an admitted use case with an endpoint, a dataset, a trial, a scorecard and an open
     review, plus a second application under assessment. Alpha Bank: a bank user, Alice."""
-    from finsandbox.programme.datasets import upload_dataset
-
     from finsandbox.access.tokens import create_token
     from finsandbox.access.users import get_user
+    from finsandbox.evals.datasets import upload_dataset
     from finsandbox.programme import add_endpoint
     from finsandbox.programme import applications as apps
     from finsandbox.supervision.reviews import open_review

@@ -128,6 +128,11 @@ def test_bad_trial_definitions_are_refused_before_anything_runs(db: str, upstrea
         _create(suite, recipes=["nope"])
     with pytest.raises(ConfigError, match="unknown executor"):
         _create(suite, executor="spark")
+    with pytest.raises(ConfigError, match=r"unknown target 'browser' \(known: endpoint, external\)"):
+        _create(suite, target="browser")
+    with pytest.raises(InvalidRequest, match="external target needs external_url") as refused:
+        _create(suite, target="external")
+    assert refused.value.param == "external_url"
     with pytest.raises(InvalidRequest, match="cannot be reached"):
         _create(
             suite, external_url=f"http://127.0.0.1:{processes.free_port()}/answer", gateway_url="http://x/v1"

@@ -119,7 +119,10 @@ def trial_run(
     max_tokens: Annotated[int, typer.Option(help="max_tokens of each model call")] = 256,
     seed: Annotated[int, typer.Option(help="seed for attacks and generation")] = 0,
     concurrency: Annotated[int, typer.Option(help="cases in flight")] = 4,
-    executor: Annotated[str, typer.Option(help="local or ray")] = "local",
+    executor: Annotated[str, typer.Option(help="local, ray, or a plugin's executor")] = "local",
+    target: Annotated[
+        str | None, typer.Option(help="endpoint (default), external, or a plugin's target")
+    ] = None,
     name: Annotated[str | None, typer.Option(help="a name for the trial")] = None,
     external_url: Annotated[
         str | None, typer.Option(help="test an external app (JSON in/out) instead")
@@ -147,6 +150,7 @@ def trial_run(
                 seed=seed,
                 concurrency=concurrency,
                 executor=executor,
+                target=target,
                 external_url=external_url,
                 gateway_url=gateway_url,
                 judge_endpoint=judge_endpoint,

@@ -30,9 +30,17 @@ class TrialConfig(BaseModel):
     seed: int = Field(default=0, description="seed for attacks and generation")
     concurrency: int = Field(default=4, description="cases in flight")
     executor: str = Field(default="local", description="an executor by name: local, ray or a plugin's")
+    target: str | None = Field(
+        default=None, description="a target by name: endpoint (default), external, or a plugin's"
+    )
     external_url: str | None = Field(default=None, description="test an external app (JSON in/out) instead")
     gateway_url: str | None = Field(default=None, description="a running gateway (.../v1)")
     judge_endpoint: str | None = Field(default=None, description="endpoint used by llm_judge scorers")
+
+    @property
+    def target_name(self) -> str:
+        """The target by name: the one asked for, else external with an external URL, else endpoint."""
+        return self.target or ("external" if self.external_url else "endpoint")
 
     def check(self) -> None:
         """The checks that need no database; the first problem names its field."""
@@ -46,6 +54,14 @@ class TrialConfig(BaseModel):
             raise InvalidRequest("concurrency must be between 1 and 256", param="concurrency")
         if self.max_tokens < 1:
             raise InvalidRequest("max_tokens must be at least 1", param="max_tokens")
+        if self.target == "external" and not self.external_url:
+            raise InvalidRequest(
+                "the external target needs external_url, the app to test", param="external_url"
+            )
+        if self.external_url and self.target not in (None, "external"):
+            raise InvalidRequest(
+                f"external_url is for the external target, not {self.target!r}", param="external_url"
+            )
         if self.external_url and not self.gateway_url:
             raise InvalidRequest(
                 "an external target needs gateway_url, the gateway address the app will call",
@@ -87,6 +103,7 @@ class StoredTrial(BaseModel):
     seed: int = 0
     concurrency: int = 4
     executor: str = "local"
+    target: str | None = None  # None: as chosen before targets had names (external_url decides)
     key_prefix: str | None = None
 
 

@@ -22,7 +22,8 @@ from sqlalchemy import func, insert, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
-from finsandbox import ledger
+from finsandbox import ledger, registry
+from finsandbox.access.closure import ensure_open
 from finsandbox.access.keys import create_key, get_key, revoke_key
 from finsandbox.config import get_settings
 from finsandbox.errors import ConfigError, Conflict, InvalidRequest, NotFound
@@ -50,10 +51,12 @@ def create_trial(session: Session, config: TrialConfig, *, actor: str) -> Trial:
     """Validate everything that can be validated before a model is called, then record the trial."""
     config.check()
     ws = get_workspace(session, config.workspace)
+    ensure_open(ws, "launch trials")
     ep = get_endpoint(session, ws.id, config.endpoint)
     if config.judge_endpoint:
         get_endpoint(session, ws.id, config.judge_endpoint)
     get_executor(config.executor, config.concurrency)
+    registry.targets.get(config.target_name)
     loaded = [load(ref) for ref in config.suites]
     items = plan(
         loaded,
@@ -83,6 +86,7 @@ def create_trial(session: Session, config: TrialConfig, *, actor: str) -> Trial:
         seed=config.seed,
         concurrency=config.concurrency,
         executor=config.executor,
+        target=config.target_name,
     )
     trial = Trial(
         workspace_id=ws.id,
@@ -404,6 +408,7 @@ async def run_trial(
             seed=cfg.seed,
             gateway_url=cfg.gateway_url,
             external_url=cfg.external_url,
+            target=cfg.target or ("external" if cfg.external_url else "endpoint"),
             judge_endpoint=cfg.judge_endpoint,
             database_url=get_settings().resolved_database_url,
         )

@@ -42,6 +42,7 @@ class RunSpec:
     seed: int = 0
     gateway_url: str | None = None
     external_url: str | None = None
+    target: str = "endpoint"
     judge_endpoint: str | None = None
     database_url: str | None = None
 
@@ -201,7 +202,7 @@ class Worker:
             GatewayJudge(self.client, spec.judge_endpoint, spec.workspace) if spec.judge_endpoint else None
         )
         self.scorers = build_scorers(self.suites, judge)
-        kind = "external" if spec.external_url else "endpoint"
+        kind = spec.target
         if kind == "external" and not spec.gateway_url:
             raise ConfigError(
                 "an external target needs gateway_url: the app must reach the gateway over HTTP"
