@@ -19,6 +19,7 @@ from finsandbox import usecases
 from finsandbox.access.authz import authorize
 from finsandbox.api.deps import Reader, Writer
 from finsandbox.errors import InvalidRequest, NotFound
+from finsandbox.evals.plan import load_reference_suite
 from finsandbox.evals.trials import (
     FINAL,
     create_trial,
@@ -28,9 +29,9 @@ from finsandbox.evals.trials import (
     request_cancel,
     results,
 )
-from finsandbox.programme import suites as own
 from finsandbox.programme.workspaces import get_workspace
 from finsandbox.store.models import Review, Scorecard, Trial
+from finsandbox.supervision import suites as own
 
 router = APIRouter(tags=["trials"])
 
@@ -180,7 +181,7 @@ def suites(slug: str, caller: Reader) -> list[dict[str, Any]]:
     ws = get_workspace(caller.session, slug, user=caller.user)
     reference = []
     for theme in usecases.THEMES:
-        suite = usecases.load_reference_suite(theme)
+        suite = load_reference_suite(theme)
         reference.append(
             {
                 "ref": theme,

@@ -18,7 +18,7 @@ from finsandbox.access.authz import authorize
 from finsandbox.access.keys import key_state
 from finsandbox.api.deps import Reader, Writer
 from finsandbox.errors import NotFound
-from finsandbox.programme import datasets as ds
+from finsandbox.evals import datasets as ds
 from finsandbox.programme.workspaces import (
     add_endpoint,
     get_workspace,

@@ -47,6 +47,14 @@ def resolve_suite_path(ref: str) -> Path:
     return path
 
 
+def load_reference_suite(theme: str) -> Suite:
+    """A theme's reference suite from `finsandbox.usecases`, loaded and validated."""
+    from finsandbox import usecases
+    from finsandbox.evals.loader import load_suite
+
+    return load_suite(usecases.suite_path(theme))
+
+
 def _files_digest(paths: list[Path]) -> str:
     h = hashlib.sha256()
     for p in sorted(set(paths)):

@@ -12,6 +12,8 @@ from finsandbox import ledger, registry
 from finsandbox.access.closure import ensure_open
 from finsandbox.access.roles import THEMES, WORKSPACE_ROLES
 from finsandbox.errors import Conflict, InvalidRequest, NotFound
+from finsandbox.gateway.endpoints import get_endpoint as get_endpoint  # the gateway routes by these
+from finsandbox.gateway.endpoints import list_endpoints as list_endpoints
 from finsandbox.store.models import Endpoint, Institution, Membership, User, Workspace
 
 _SLUG = re.compile(r"^[a-z0-9][a-z0-9-]{1,62}$")

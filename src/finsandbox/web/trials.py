@@ -64,9 +64,9 @@ def _trials_page(
     suite_errors: dict[str, str] | None = None,
 ) -> HTMLResponse:
     from finsandbox import registry
-    from finsandbox.programme.datasets import list_datasets
-    from finsandbox.programme.suites import list_suites
+    from finsandbox.evals.datasets import list_datasets
     from finsandbox.supervision.framework import load_framework
+    from finsandbox.supervision.suites import list_suites
 
     ws = workspace_for(page, slug)
     can_launch = page.may("trial.launch", ws)
@@ -98,7 +98,7 @@ def _trials_page(
 @router.post("/w/{slug}/suites", include_in_schema=False)
 async def save_suite_page(page: Editor, slug: str, request: Request) -> Response:
     """Save a suite built from a dataset as the next version of its name; every problem shown at once."""
-    from finsandbox.programme.suites import save_suite
+    from finsandbox.supervision.suites import save_suite
 
     ws = workspace_for(page, slug, "trial.launch")
     data = await request.form()
@@ -183,7 +183,7 @@ def launch(
     try:
         ref = suite
         if suite.startswith("own:"):
-            from finsandbox.programme.suites import resolve
+            from finsandbox.supervision.suites import resolve
 
             ref = str(resolve(page.session, page.user, ws, suite).path)
         elif suite not in usecases.THEMES:

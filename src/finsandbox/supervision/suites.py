@@ -3,7 +3,8 @@
 Each save writes a new version under the data directory (`suites/<workspace>/<name>/v<N>/suite.yaml`
 beside `cases.jsonl`), validated by the same loader the CLI uses, so `finsandbox trial run --suite
 PATH` runs exactly what the web page or the API saved. Versions are never overwritten; the ledger
-records each one by digest.
+records each one by digest. It lives with supervision because a saved suite's principles are
+checked against the programme's framework, which evaluations below it do not know.
 """
 
 from __future__ import annotations
@@ -24,7 +25,7 @@ from finsandbox import ledger
 from finsandbox.access.authz import authorize
 from finsandbox.config import get_settings
 from finsandbox.errors import FinsandboxError, InvalidRequest, NotFound
-from finsandbox.programme.datasets import as_case, get_dataset
+from finsandbox.evals.datasets import as_case, get_dataset
 from finsandbox.store.models import User, Workspace
 
 _NAME = re.compile(r"^[a-z0-9][a-z0-9_.-]{0,63}$")
