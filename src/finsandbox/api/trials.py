@@ -22,6 +22,7 @@ from finsandbox.errors import InvalidRequest, NotFound
 from finsandbox.evals.plan import load_reference_suite
 from finsandbox.evals.trials import (
     FINAL,
+    TrialConfig,
     create_trial,
     export,
     get_trial,
@@ -254,18 +255,20 @@ def launch(slug: str, body: TrialIn, caller: Writer, request: Request) -> dict[s
         )
     trial = create_trial(
         caller.session,
-        workspace=ws.slug,
-        endpoint=body.endpoint,
-        suites=[ref],
+        TrialConfig(
+            workspace=ws.slug,
+            endpoint=body.endpoint,
+            suites=[ref],
+            name=body.name,
+            max_cases=body.max_cases,
+            max_variants=body.max_variants,
+            max_tokens=body.max_tokens,
+            temperature=body.temperature,
+            seed=body.seed,
+            concurrency=body.concurrency,
+            gateway_url=_gateway_url(request),
+        ),
         actor=caller.actor,
-        name=body.name,
-        max_cases=body.max_cases,
-        max_variants=body.max_variants,
-        max_tokens=body.max_tokens,
-        temperature=body.temperature,
-        seed=body.seed,
-        concurrency=body.concurrency,
-        gateway_url=_gateway_url(request),
     )
     caller.session.flush()
     from finsandbox.evals.background import run_in_background
