@@ -8,10 +8,11 @@ import re
 import pytest
 
 from finsandbox.evals.loader import load_recipe_cases
+from finsandbox.evals.plan import load_reference_suite
 from finsandbox.evals.scorers import Evidence, get_scorer
 from finsandbox.evals.targets.template import retrieve
 from finsandbox.guards import ConversationState, GuardContext, Pipeline, default_policy
-from finsandbox.usecases import THEMES, load_reference_suite
+from finsandbox.usecases import THEMES
 
 _QUOTED = re.compile(r'"([^"\n]+)"')
 

@@ -152,7 +152,7 @@ def checkpoint(
     """Sign the ledger's current head (or entry `upto`) and keep it; returns the (new or latest equal)
     checkpoint. Refuses, naming the checkpoint, when the ledger does not verify or no longer extends
     an earlier checkpoint."""
-    from finsandbox.ledger.verify import verify_entries
+    from finsandbox.ledger.links import verify_entries
 
     folder = folder or directory()
     entries = list(session.scalars(select(LedgerEntry).order_by(LedgerEntry.seq)))
