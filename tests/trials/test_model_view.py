@@ -11,6 +11,7 @@ import httpx
 from sqlalchemy import select
 
 from finsandbox.evals import trials
+from finsandbox.evals.trial_config import TrialConfig
 from finsandbox.store import session_scope
 from finsandbox.store.models import CaseResult, LedgerEntry
 from finsandbox.supervision.framework import load_framework
@@ -68,7 +69,9 @@ def test_a_leaking_model_is_inherent_e_residual_a_and_nothing_raw_is_stored(
     try:
         with session_scope(write=True) as s:
             trial_id = trials.create_trial(
-                s, workspace="ws-views", endpoint="stub", suites=[str(_suite(tmp_path))], actor="tester"
+                s,
+                TrialConfig(workspace="ws-views", endpoint="stub", suites=[str(_suite(tmp_path))]),
+                actor="tester",
             ).id
         assert asyncio.run(trials.run_trial(trial_id)).status == "completed"
         # Another key of the workspace, even naming the trial, never sees the model view.

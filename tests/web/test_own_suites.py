@@ -65,12 +65,14 @@ def test_build_launch_and_score_an_own_suite(new_page: Any, site: Site) -> None:
 
 def test_a_trial_is_cancelled_from_its_page(new_page: Any, site: Site) -> None:
     """A trial that has not finished shows a Cancel button; cancelling keeps its page and says so."""
-    from finsandbox.evals.trials import create_trial
+    from finsandbox.evals.trials import TrialConfig, create_trial
     from finsandbox.store import session_scope
 
     with session_scope(write=True) as s:  # recorded, not started: it waits as a queued trial would
         trial = create_trial(
-            s, workspace=site.ws_a, endpoint="stub", suites=["customer_service"], actor="test", max_cases=1
+            s,
+            TrialConfig(workspace=site.ws_a, endpoint="stub", suites=["customer_service"], max_cases=1),
+            actor="test",
         )
         trial_id = trial.id
     page = new_page(OWNER_A)

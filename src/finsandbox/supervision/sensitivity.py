@@ -18,6 +18,7 @@ from typing import Any
 
 from finsandbox.errors import InvalidRequest, NotFound
 from finsandbox.evals import trials
+from finsandbox.evals.trial_config import TrialConfig
 from finsandbox.gateway.backends.defect import DEFECTS, DESCRIPTION, PRINCIPLE
 from finsandbox.programme.workspaces import add_endpoint, get_endpoint, get_workspace
 from finsandbox.store import session_scope
@@ -71,7 +72,9 @@ def defect_endpoint(session: Any, workspace_slug: str, endpoint: str, defect: st
 def _run(workspace: str, endpoint: str, suite: str, actor: str, label: str, **options: Any) -> str:
     with session_scope(write=True) as s:
         trial = trials.create_trial(
-            s, workspace=workspace, endpoint=endpoint, suites=[suite], actor=actor, name=label, **options
+            s,
+            TrialConfig(workspace=workspace, endpoint=endpoint, suites=[suite], name=label, **options),
+            actor=actor,
         )
         trial_id = trial.id
     done = asyncio.run(trials.run_trial(trial_id, actor=actor))
