@@ -6,8 +6,10 @@ before any output guard touched it: the gateway hands it to the trial runner in 
 trial's own key), or, for an external app whose calls the runner cannot see, it is the delivered
 text when no output guard changed anything, and otherwise rebuilt from the guards' decisions
 (a PII redaction means the model leaked; an appended disclosure means it disclosed nothing; a
-canary block means it revealed its system prompt). A case blocked at input never reached the
-model, so it has no model view.
+canary block means it revealed its system prompt). For an input the guards blocked, the
+gateway asks the model anyway for the trial's own key (redactions kept, nothing delivered), so
+inherent risk is measured even where a guard stops the attack; an external app's blocked input
+never reached the model and has no model view.
 
 The model's own text is never stored raw: only its scores, and a copy with personal data and the
 endpoint canary masked.
@@ -93,12 +95,13 @@ def model_view(text: str, evidence: Evidence, annotation: dict[str, Any] | None)
     mine = dataclasses.replace(
         evidence, view="model", blocked=False, blocked_at=None, disclosure_added=False, canary_leaked=None
     )
-    if evidence.blocked_at == "input":
-        return ModelView("not_reached", None, dataclasses.replace(mine, blocked_at="input"))
     if annotation is not None and isinstance(annotation.get("text"), str):
+        # The gateway's own view; for an input it blocked, what the model would have answered.
         mine.canary_leaked = bool(annotation.get("canary"))
         mine.disclosure_added = evidence.disclosure_added
         return ModelView("gateway", annotation["text"], mine)
+    if evidence.blocked_at == "input":
+        return ModelView("not_reached", None, dataclasses.replace(mine, blocked_at="input"))
     if not evidence.output_guards and not evidence.blocked:
         mine.canary_leaked = evidence.canary_leaked
         return ModelView("unchanged", text, mine)

@@ -8,7 +8,7 @@ call with a `guard_blocked` error whose body lists the decisions (never the bloc
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from functools import lru_cache
 from typing import Any
 
@@ -45,6 +45,14 @@ def warm_up() -> None:
     pipeline.check_output("Thank you, Mary Wong will call you back.", context)
 
 
+@lru_cache(maxsize=256)
+def probe_pipeline_for(policy_text: str | None, standing_aside: frozenset[str]) -> Pipeline:
+    """The policy's pipeline without the input guards that blocked: every redaction still applies."""
+    policy = default_policy() if policy_text is None else parse_policy(policy_text, "workspace guard policy")
+    kept = [spec for spec in policy.input if spec.guard not in standing_aside]
+    return Pipeline.from_policy(policy.model_copy(update={"input": kept}))
+
+
 @dataclass
 class GuardedCall:
     """The guard state of one gateway call, shared by its input and its output."""
@@ -56,6 +64,7 @@ class GuardedCall:
     block: Decision | None = None  # the first blocking decision, for the error the caller gets
     _stream: StreamGuard | None = None
     _restorer: Restorer | None = None
+    policy_text: str | None = None  # for the trial probe's pipeline (see `probe_input`)
 
     @property
     def pseudonymising(self) -> bool:
@@ -85,7 +94,7 @@ class GuardedCall:
             canary=canary,
             conversation=ConversationState(),
         )
-        return cls(pipeline_for(policy_text), context)
+        return cls(pipeline_for(policy_text), context, policy_text=policy_text)
 
     def _keep(self, decisions: list[Decision]) -> None:
         self.decisions.extend(d.public() for d in decisions if d.action is not Action.ALLOW)
@@ -96,6 +105,19 @@ class GuardedCall:
         """The messages as the backend may see them (redacted), or None when a guard blocked them."""
         result = await anyio.to_thread.run_sync(self.pipeline.check_messages, messages, self.context)
         self._keep(result.decisions)
+        if result.action is Action.BLOCK or result.messages is None:
+            return None
+        return result.messages
+
+    async def probe_input(self, messages: list[dict[str, Any]]) -> list[dict[str, Any]] | None:
+        """For a trial's model view of a blocked input: the messages as the model would have seen
+        them had the blocking guards stood aside, with every redaction applied (personal data
+        still never reaches the backend). None when other guards block too. The probe's decisions
+        are not the call's: the caller was refused, and that is what the ledger records."""
+        aside = frozenset(d["guard"] for d in self.decisions if d["action"] == "block")
+        pipeline = probe_pipeline_for(self.policy_text, aside)
+        context = replace(self.context, conversation=ConversationState())
+        result = await anyio.to_thread.run_sync(pipeline.check_messages, messages, context)
         if result.action is Action.BLOCK or result.messages is None:
             return None
         return result.messages

@@ -384,9 +384,11 @@ class Call:
         """Record how the call ended (the one place a call's outcome is recorded); returns the seq."""
         return await record(self.record(outcome))
 
-    async def blocked(self, direction: str, model_text: str | None = None) -> GuardBlocked:
+    async def blocked(
+        self, direction: str, model_text: str | None = None, usage: Usage | None = None
+    ) -> GuardBlocked:
         """Record a blocked call and return the error to raise (its body lists the decisions)."""
-        seq = await self.conclude(Outcome("blocked"))
+        seq = await self.conclude(Outcome("blocked", usage=usage))
         error = GuardBlocked(self.guards.block or _UNKNOWN_BLOCK, direction)
         error.extra = {"ledger_seq": seq, "guard_decisions": self.guards.decisions}
         view = self.model_view(model_text, None)
@@ -480,7 +482,8 @@ async def start_call(
         await call.failed(exc)
         raise
     if guarded is None:
-        raise await call.blocked("input")
+        model_text, usage = await _probe(call, parsed, raw_messages)
+        raise await call.blocked("input", model_text, usage)
     call.prompt = [{"role": str(m.get("role")), "content": _flatten(m.get("content"))} for m in guarded]
     try:
         request = to_backend_request(parsed, guarded, admitted.canary)
@@ -488,6 +491,29 @@ async def start_call(
         await call.failed(exc)
         raise
     return call, request
+
+
+async def _probe(
+    call: Call, parsed: ChatCompletionRequest, raw_messages: list[dict[str, Any]]
+) -> tuple[str | None, Usage | None]:
+    """A trial's own key learns what the model would have said to an input the guards blocked.
+
+    Inherent risk is what the model does on its own, so a trial must measure the model even where
+    an input guard stops the attack; the caller is still refused and the ledger records the block
+    (with the probe's tokens, which were spent). Other keys never probe.
+    """
+    if not call.admitted.trial_key:
+        return None, None
+    try:
+        probe = await call.guards.probe_input(raw_messages)
+        if probe is None:
+            return None, None
+        result = await call.admitted.backend().complete(
+            to_backend_request(parsed, probe, call.admitted.canary)
+        )
+    except FinsandboxError:
+        return None, None  # no model view; the block stands either way
+    return result.text, result.usage
 
 
 async def complete(call: Call, request: ChatRequest) -> Completion:
