@@ -135,19 +135,38 @@ def test_token_budget_holds_across_processes(servers: Any, prog_factory: Any) ->
     first = post(a.url, prog.secret, "one two three")
     assert first.status_code == 200, first.text
     spent = first.json()["usage"]["total_tokens"]
-    with session_scope(write=True) as s:  # the operator cuts the budget to just above what is spent
-        s.execute(update(ApiKey).where(ApiKey.prefix == prog.key_prefix).values(token_budget=spent + 1))
+    budget = spent + 30
+    with session_scope(write=True) as s:  # the operator cuts the budget to a little above what is spent
+        s.execute(update(ApiKey).where(ApiKey.prefix == prog.key_prefix).values(token_budget=budget))
     second = post(b.url, prog.secret, "one", stream=True)  # still under budget, on another process
     assert second.status_code == 200, second.text
     for url in (a.url, b.url):
-        refused = post(url, prog.secret)
+        refused = post(url, prog.secret, "one " * 40)
         assert refused.status_code == 429
         assert refused.json()["error"]["code"] == "token_budget_exhausted"
-        assert f"token budget of {spent + 1}" in refused.json()["error"]["message"]
+        assert f"token budget of {budget}" in refused.json()["error"]["message"]
     with session_scope() as s:
         used = s.scalar(select(ApiKey.tokens_used).where(ApiKey.prefix == prog.key_prefix))
     assert used == sum(r.prompt_tokens + r.completion_tokens for r in usage_rows())
-    assert used > spent + 1
+    assert spent < used <= budget
+
+
+def test_budget_and_tpm_hold_under_concurrency_across_processes(servers: Any, prog_factory: Any) -> None:
+    """20 concurrent callers over two processes: each call reserves its most at admission and settles
+    after, so the budget is never passed and the minute's tokens pass their limit by at most one call."""
+    from sqlalchemy import select
+
+    from finsandbox.store import session_scope
+    from finsandbox.store.models import ApiKey
+
+    a, b = servers
+    budgeted = prog_factory(budget=300)
+    responses = asyncio.run(hammer([a.url, b.url], budgeted.secret, total=60, concurrency=20))
+    statuses = Counter(r.status_code for r in responses)
+    assert statuses[200] > 0 and statuses[429] > 0, statuses
+    with session_scope() as s:
+        used = s.scalar(select(ApiKey.tokens_used).where(ApiKey.prefix == budgeted.key_prefix))
+    assert used == sum(r.prompt_tokens + r.completion_tokens for r in usage_rows()) <= 300
 
 
 def test_concurrent_appends_from_several_processes_form_one_chain(servers: Any, prog_factory: Any) -> None:

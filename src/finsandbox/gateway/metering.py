@@ -11,7 +11,7 @@ from typing import Any
 
 from sqlalchemy import Connection
 
-from finsandbox.gateway.quotas import Quotas
+from finsandbox.gateway.quotas import Quotas, Reservation
 from finsandbox.gateway.writer import Job
 from finsandbox.ledger.chain import Head, append_after
 from finsandbox.store.models import UsageRecord, new_id, utcnow
@@ -39,6 +39,7 @@ class CallRecord:
     error: str | None = None
     case_id: str | None = None
     extra: dict[str, Any] = field(default_factory=dict)
+    reservation: Reservation = field(default_factory=Reservation)
 
 
 def ledger_payload(call: CallRecord) -> dict[str, Any]:
@@ -80,7 +81,7 @@ class RecordCall(Job[int]):
 
     def rows(self, conn: Connection) -> None:
         call = self.call
-        self.quotas.record(conn, call.key_id, call.prompt_tokens + call.completion_tokens)
+        self.quotas.record(conn, call.key_id, call.prompt_tokens + call.completion_tokens, call.reservation)
 
     def ledger(self, conn: Connection, head: Head) -> Head:
         call = self.call

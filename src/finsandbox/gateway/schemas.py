@@ -86,6 +86,18 @@ class ChatCompletionRequest(BaseModel):
             return []
         return [self.stop] if isinstance(self.stop, str) else list(self.stop)
 
+    def prompt_estimate(self) -> int:
+        """An upper estimate of the prompt's tokens, for reserving quota before the backend counts them:
+        a token is rarely shorter than three characters (a CJK character is about one token)."""
+        total = 0
+        for m in self.messages:
+            text = (
+                m.content if isinstance(m.content, str) else " ".join(p.text or "" for p in m.content or [])
+            )
+            wide = sum(1 for ch in text if ord(ch) > 0x2E7F)
+            total += (len(text) - wide) // 3 + wide + 4
+        return total + 3
+
     @property
     def token_limit(self) -> int | None:
         return self.max_completion_tokens or self.max_tokens

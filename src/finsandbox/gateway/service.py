@@ -23,7 +23,7 @@ from __future__ import annotations
 import re
 import time
 from collections.abc import AsyncIterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from functools import lru_cache
 from typing import Any
 
@@ -38,7 +38,7 @@ from finsandbox.gateway.backends import Backend, ChatChunk, ChatRequest, Usage, 
 from finsandbox.gateway.endpoints import list_endpoints
 from finsandbox.gateway.guarding import GuardedCall, with_canary
 from finsandbox.gateway.metering import CallRecord, RecordCall
-from finsandbox.gateway.quotas import Quotas, make_quotas
+from finsandbox.gateway.quotas import Quotas, Reservation, make_quotas, plan_reservation
 from finsandbox.gateway.schemas import ChatCompletionRequest, parse_chat_request
 from finsandbox.gateway.writer import Job, writer
 from finsandbox.guards import Action, Decision, GuardBlocked, contains_canary, mask_canary
@@ -74,6 +74,8 @@ class Admitted:
     canary: str | None = None
     # Called with the trial's own key: the reply carries the model view for the trial's scorers.
     trial_key: bool = False
+    # Tokens held against the key's budget and per-minute limit until the call is recorded.
+    reservation: Reservation = field(default_factory=Reservation)
 
     def backend(self) -> Backend:
         return get_backend(self.backend_kind, self.backend_config)
@@ -177,7 +179,9 @@ class AdmitCall(Job[Admitted]):
         trial_id: str | None,
         parse_error: FinsandboxError | None,
         case_id: str | None,
+        tokens: tuple[int, int | None] = (0, None),
     ) -> None:
+        self.tokens = tokens  # (prompt estimate, requested output limit) to reserve
         self.prefix = key_prefix(secret)  # a malformed key is refused before any database work
         self.digest = key_digest(secret)
         self.model = model
@@ -217,7 +221,10 @@ class AdmitCall(Job[Admitted]):
                 self.needs_ledger = True  # the refusal is recorded, and nothing else is written
                 self.refused_key = (key.prefix, key.workspace_id)
                 return
-        quotas().admit(conn, key)
+        reservation = Reservation()
+        if key.token_budget is not None or key.tpm_limit is not None:
+            reservation = plan_reservation(key, *self.tokens)
+        quotas().admit(conn, key, reservation)
         self.admitted = Admitted(
             key_id=key.id,
             key_prefix=key.prefix,
@@ -231,6 +238,7 @@ class AdmitCall(Job[Admitted]):
             customer_facing=endpoint.customer_facing,
             canary=endpoint.canary,
             trial_key=self.trial_key,
+            reservation=reservation,
         )
 
     def ledger(self, conn: Connection, head: Head) -> Head:
@@ -258,12 +266,14 @@ async def admit(
     trial_id: str | None,
     parse_error: FinsandboxError | None = None,
     case_id: str | None = None,
+    tokens: tuple[int, int | None] = (0, None),
 ) -> Admitted:
-    """Authenticate first (so an anonymous caller learns nothing else), then validate and admit.
+    """Authenticate first (so an anonymous caller learns nothing else), then validate and admit,
+    reserving `tokens` (prompt estimate, output limit) against a limited key.
 
     Returns only once the request is counted and committed (group commit, see writer.py).
     """
-    job = AdmitCall(secret or "", model, trial_id, parse_error, case_id)
+    job = AdmitCall(secret or "", model, trial_id, parse_error, case_id, tokens)
     return await writer().run(job)
 
 
@@ -368,6 +378,7 @@ class Call:
             model=model,
             trial_id=a.trial_id,
             case_id=a.case_id,
+            reservation=a.reservation,
             stream=self.stream,
             status=outcome.status,
             prompt_tokens=usage.prompt_tokens,
@@ -461,7 +472,8 @@ async def chat(
             parse_error = exc
     trial = check_trial_header(trial_header)
     case = check_case_header(case_header)
-    admitted = await admit(secret, parsed.model if parsed else None, trial, parse_error, case)
+    tokens = (parsed.prompt_estimate(), parsed.token_limit) if parsed else (0, None)
+    admitted = await admit(secret, parsed.model if parsed else None, trial, parse_error, case, tokens)
     assert parsed is not None  # admit raises the parse error once the key is known
     call, request = await start_call(admitted, parsed, data["messages"])
     if parsed.stream:
@@ -490,6 +502,9 @@ async def start_call(
     except FinsandboxError as exc:
         await call.failed(exc)
         raise
+    cap = admitted.reservation.output_cap
+    if cap is not None and (request.max_tokens is None or request.max_tokens > cap):
+        request = replace(request, max_tokens=cap)  # what the key's budget has left
     return call, request
 
 

@@ -48,6 +48,10 @@ def create_upstream(delay_ms: float = 0.0, model: str = "stub-model", tokens_per
             )
         text = answer_for(body)
         words = text.split(" ")
+        limit = body.get("max_tokens") or body.get("max_completion_tokens")
+        if isinstance(limit, int) and 0 < limit < len(words):  # as a real upstream does: one word a token
+            words = words[:limit]
+            text = " ".join(words)
         prompt_tokens = sum(len(str(m.get("content", "")).split()) for m in body.get("messages", []))
         usage = {
             "prompt_tokens": prompt_tokens,
