@@ -28,8 +28,11 @@ case "$ARCH" in
     echo "unsupported architecture $ARCH: build llama-cpp-python yourself (see docs/deployment.md)" >&2
     exit 1 ;;
 esac
-FLAGS="$FLAGS -DLLAMA_BUILD_EXAMPLES=OFF -DLLAMA_BUILD_TESTS=OFF -DLLAMA_BUILD_SERVER=OFF${FINSANDBOX_LLAMA_CMAKE_ARGS:+ $FINSANDBOX_LLAMA_CMAKE_ARGS}"
-KEY="$("$PY" -c 'import hashlib, sys; print(hashlib.sha256(sys.argv[1].encode()).hexdigest()[:16])' "$VERSION $ARCH $FLAGS")"
+# No multimodal (mtmd/llava) library: finsandbox serves text models, and it is about a quarter of the build.
+FLAGS="$FLAGS -DLLAVA_BUILD=OFF -DLLAMA_BUILD_EXAMPLES=OFF -DLLAMA_BUILD_TESTS=OFF -DLLAMA_BUILD_SERVER=OFF${FINSANDBOX_LLAMA_CMAKE_ARGS:+ $FINSANDBOX_LLAMA_CMAKE_ARGS}"
+# "slim": the wheel is repacked without what finsandbox never loads (see below); part of the key so
+# that an older, unslimmed wheel in the cache is not reused.
+KEY="$("$PY" -c 'import hashlib, sys; print(hashlib.sha256(sys.argv[1].encode()).hexdigest()[:16])' "$VERSION $ARCH $FLAGS slim")"
 CACHE="${FINSANDBOX_WHEEL_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/finsandbox/wheels}/llama-$VERSION-$ARCH-$KEY"
 
 if ! ls "$CACHE"/llama_cpp_python-*.whl >/dev/null 2>&1; then
@@ -40,6 +43,16 @@ if ! ls "$CACHE"/llama_cpp_python-*.whl >/dev/null 2>&1; then
   CMAKE_ARGS="$FLAGS" CMAKE_BUILD_PARALLEL_LEVEL="$(getconf _NPROCESSORS_ONLN)" FORCE_CMAKE=1 \
     "$PY" -m pip wheel --quiet --no-deps --no-cache-dir --no-binary llama-cpp-python \
     -w "$tmp" "llama-cpp-python==$VERSION"
+  # The build also installs the C libraries and headers at the top of site-packages, and a zip
+  # cannot hold symlinks, so each library comes three times (libX.so, libX.so.0, libX.so.0.N.M).
+  # Only llama_cpp/ is used, and only libX.so (opened by name) and libX.so.0 (the soname the
+  # libraries link against) are loaded: keeping just those saves about 45 MB per install.
+  "$PY" -m wheel unpack -d "$tmp/unpacked" "$tmp"/llama_cpp_python-*.whl >/dev/null
+  tree="$(echo "$tmp"/unpacked/llama_cpp_python-*)"
+  find "$tree" -mindepth 1 -maxdepth 1 ! -name llama_cpp ! -name '*.dist-info' -exec rm -rf {} +
+  find "$tree/llama_cpp/lib" -name 'lib*.so.*.*' -delete
+  rm "$tmp"/llama_cpp_python-*.whl
+  "$PY" -m wheel pack -d "$tmp" "$tree" >/dev/null
   mkdir -p "$CACHE"
   mv "$tmp"/llama_cpp_python-*.whl "$CACHE"/
   rm -rf "$tmp"
