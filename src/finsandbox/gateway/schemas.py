@@ -49,6 +49,20 @@ class Message(BaseModel):
         return "\n".join(pieces)
 
 
+class ResponseFormat(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    type: Literal["text", "json_object", "json_schema"]
+    json_schema: dict[str, Any] | None = None
+
+    @field_validator("json_schema")
+    @classmethod
+    def _schema(cls, value: dict[str, Any] | None) -> dict[str, Any] | None:
+        if value is not None and not isinstance(value.get("schema", {}), dict):
+            raise ValueError("json_schema.schema must be a JSON object")
+        return value
+
+
 class StreamOptions(BaseModel):
     model_config = ConfigDict(extra="allow")
 
@@ -72,6 +86,20 @@ class ChatCompletionRequest(BaseModel):
     stream_options: StreamOptions | None = None
     n: int = Field(default=1, ge=1, le=1)
     user: str | None = None
+    response_format: ResponseFormat | None = None
+    # Tool calling: recognised so that it is refused by name when the backend cannot honour it.
+    tools: list[dict[str, Any]] | None = None
+    tool_choice: str | dict[str, Any] | None = None
+    functions: list[dict[str, Any]] | None = None
+    function_call: str | dict[str, Any] | None = None
+
+    @property
+    def wants_tools(self) -> bool:
+        return (
+            bool(self.tools or self.functions)
+            or self.tool_choice not in (None, "none")
+            or (self.function_call not in (None, "none"))
+        )
 
     @field_validator("stop")
     @classmethod

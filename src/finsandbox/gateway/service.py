@@ -34,7 +34,7 @@ from finsandbox import ledger
 from finsandbox.access.keys import authenticate, check_key, key_digest, key_prefix
 from finsandbox.config import get_settings
 from finsandbox.errors import FinsandboxError, InvalidRequest, NotFound, PermissionDenied
-from finsandbox.gateway.backends import Backend, ChatChunk, ChatRequest, Usage, get_backend
+from finsandbox.gateway.backends import Backend, ChatChunk, ChatRequest, Usage, backend_class, get_backend
 from finsandbox.gateway.endpoints import list_endpoints
 from finsandbox.gateway.guarding import GuardedCall, with_canary
 from finsandbox.gateway.metering import CallRecord, RecordCall
@@ -482,6 +482,29 @@ async def chat(
     return await complete(call, request)
 
 
+def with_features(req: ChatCompletionRequest, request: ChatRequest, admitted: Admitted) -> ChatRequest:
+    """Pass OpenAI features the endpoint's backend declares it supports; refuse the others by name."""
+    backend = backend_class(admitted.backend_kind)
+    if req.wants_tools and not backend.supports_tools:
+        raise InvalidRequest(
+            f"endpoint {admitted.endpoint!r} ({admitted.backend_kind} backend) does not support tool "
+            "calling through the gateway; send the request without tools, tool_choice or functions",
+            param="tools",
+            code="unsupported_parameter",
+        )
+    fmt = req.response_format
+    if fmt is None or fmt.type == "text":
+        return request
+    if not backend.supports_response_format:
+        raise InvalidRequest(
+            f"endpoint {admitted.endpoint!r} ({admitted.backend_kind} backend) does not support "
+            f"response_format {fmt.type!r}",
+            param="response_format",
+            code="unsupported_parameter",
+        )
+    return replace(request, response_format=fmt.model_dump(exclude_none=True))
+
+
 async def start_call(
     admitted: Admitted, parsed: ChatCompletionRequest, raw_messages: list[dict[str, Any]]
 ) -> tuple[Call, ChatRequest]:
@@ -499,6 +522,11 @@ async def start_call(
     call.prompt = [{"role": str(m.get("role")), "content": _flatten(m.get("content"))} for m in guarded]
     try:
         request = to_backend_request(parsed, guarded, admitted.canary)
+    except FinsandboxError as exc:
+        await call.failed(exc)
+        raise
+    try:
+        request = with_features(parsed, request, admitted)
     except FinsandboxError as exc:
         await call.failed(exc)
         raise

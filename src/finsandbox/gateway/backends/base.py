@@ -26,6 +26,8 @@ class ChatRequest:
     top_p: float | None = None
     seed: int | None = None
     stop: list[str] = field(default_factory=list)
+    # OpenAI's response_format (json_object / json_schema), only for backends that declare support.
+    response_format: dict[str, Any] | None = None
 
 
 @dataclass(frozen=True)
@@ -60,6 +62,10 @@ class Backend(ABC):
 
     kind: ClassVar[str]
     Config: ClassVar[type[BaseModel]]
+    # Declared capabilities: a request needing one its backend lacks is refused with a 400 naming it,
+    # never silently dropped.
+    supports_tools: ClassVar[bool] = False
+    supports_response_format: ClassVar[bool] = False
 
     def __init__(self, config: BaseModel) -> None:
         self.config = config

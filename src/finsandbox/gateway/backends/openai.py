@@ -56,6 +56,7 @@ class OpenAIConfig(BaseModel):
 class OpenAIBackend(Backend):
     kind: ClassVar[str] = "openai"
     Config: ClassVar[type[BaseModel]] = OpenAIConfig
+    supports_response_format: ClassVar[bool] = True
 
     def __init__(self, config: BaseModel) -> None:
         super().__init__(config)
@@ -111,6 +112,8 @@ class OpenAIBackend(Backend):
                 body[name] = value
         if request.stop:
             body["stop"] = request.stop
+        if request.response_format is not None:
+            body["response_format"] = request.response_format
         if stream:
             body["stream_options"] = {"include_usage": True}
         return body
