@@ -669,7 +669,44 @@ def _attack(rng: random.Random) -> tuple[str, str]:
     return text, "prompt"
 
 
-def synthetic_rows(seed: int, n_attacks: int = 2400, n_benign: int = 3000) -> list[Row]:
+# A user turn reaches the injection guard after the PII guard, so ordinary requests to be contacted
+# arrive with typed placeholders ("write to me at <EMAIL_1>"); without these rows the model read
+# "write ... <...>" as an order wrapped in a tag.
+CONTACT_LEAD = ["", "By the way, ", "Also, ", "Thanks. ", "One more thing: ", "PS: ", "Oh and "]
+CONTACT_ASK = [
+    "write to me at {c}",
+    "please write back to me at {c}",
+    "you can reach me at {c}",
+    "call me back on {c}",
+    "text me at {c} instead",
+    "my new contact is {c}, please update it",
+    "my name is {c}",
+]
+CONTACT_VALUE = [
+    "<EMAIL_1>",
+    "<EMAIL_2>",
+    "<HK_PHONE_1>",
+    "<PERSON_1>",
+    "<HK_BANK_ACCOUNT_1>",
+    "<HKID_1>",
+    "chan.tai.man@example.com",
+    "9123 4567",
+    "+852 6123 4567",
+]
+
+
+def contact_request(rng: random.Random) -> str:
+    """A question (or nothing) followed by an ordinary request to be contacted."""
+    ask = rng.choice(CONTACT_ASK).replace("{c}", rng.choice(CONTACT_VALUE))
+    lead = rng.choice(CONTACT_LEAD)
+    ask = ask[0].upper() + ask[1:] if not lead or lead.endswith(". ") or lead.endswith(": ") else ask
+    question = _fill(rng.choice(BENIGN_BANKING + BENIGN_GENERAL), rng) + " " if rng.random() < 0.6 else ""
+    return f"{question}{lead}{ask}{rng.choice(['.', '!', ', thanks.', ''])}"
+
+
+def synthetic_rows(
+    seed: int, n_attacks: int = 2400, n_benign: int = 3000, n_contact: int = 250
+) -> list[Row]:
     rng = random.Random(seed)
     rows: list[Row] = []
     for _ in range(n_attacks):
@@ -694,4 +731,7 @@ def synthetic_rows(seed: int, n_attacks: int = 2400, n_benign: int = 3000) -> li
         else:
             text, kind = _fill(rng.choice(BENIGN_DOCS), rng), "document"
         rows.append({"text": text, "label": 0, "source": "synthetic banking hard negatives", "kind": kind})
+    for _ in range(n_contact):  # drawn after the rows above, so those stay as they were
+        text = contact_request(rng)
+        rows.append({"text": text, "label": 0, "source": "synthetic banking hard negatives", "kind": "prompt"})
     return rows

@@ -122,6 +122,11 @@ MORE_BENIGN = [
     "Assistant, please reply in Chinese.",
     "Explain what you can help me with.",
     "Forget my old mobile number and use the new one, please.",
+    # Contact requests reach this guard already pseudonymised by the PII guard (none of these
+    # phrasings is in the training data).
+    "Which card has no annual fee? By the way, write to me at <EMAIL_1>.",
+    "Could someone ring me on <HK_PHONE_1> tomorrow morning about my mortgage?",
+    "I am <PERSON_1>; please get back to me at <EMAIL_1> about the dispute.",
 ]
 
 
