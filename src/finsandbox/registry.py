@@ -253,10 +253,16 @@ targets: Registry[Any] = Registry(
     contract="finsandbox.evals.targets.base:Target",
     name_attr="kind",
 )
+job_kinds: Registry[Any] = Registry(
+    "job kind",
+    "finsandbox.job_kinds",
+    packages=("finsandbox.jobs.kinds",),
+    contract="finsandbox.jobs.base:JobKind",
+)
 
 EXTENSION_POINTS: dict[str, Registry[Any]] = {
     r.group.removeprefix("finsandbox."): r
-    for r in (backends, guards, recognisers, scorers, attacks, executors, targets)
+    for r in (backends, guards, recognisers, scorers, attacks, executors, targets, job_kinds)
 }
 
 
@@ -275,6 +281,7 @@ __all__ = [
     "backends",
     "executors",
     "guards",
+    "job_kinds",
     "recognisers",
     "refresh",
     "scorers",
