@@ -63,6 +63,25 @@ def test_guard_policy_errors_inline_and_text_kept(new_page: Any, site: Site) -> 
     page.wait_for_selector("#policy-saved")
 
 
+def test_policy_editor_documents_the_checker_and_its_stream_hold(new_page: Any, site: Site) -> None:
+    page = new_page(OWNER_A)
+    page.goto(f"/w/{site.ws_a}/policy")
+    row = page.inner_text("#guard-checker")
+    assert "second model" in row and "Holds streamed replies" in row
+    assert page.locator("#policy-holds-stream").count() == 0  # the default policy holds nothing
+    policy = (
+        "version: 1\noutput:\n  - guard: pii\n  - guard: checker\n"
+        "    settings: {endpoint: checker, budget_ms: 3000}\n"
+    )
+    page.fill("textarea[name=text]", policy)
+    page.click("button:has-text('Validate and save')")
+    page.wait_for_selector("#policy-saved")
+    assert "held until it is complete" in page.inner_text("#policy-holds-stream")
+    shot(page, "guard-policy-checker")
+    page.click("button:has-text('Restore default')")
+    page.wait_for_selector("#policy-saved")
+
+
 def test_playground_streams_through_gateway_with_guard_decisions(new_page: Any, site: Site) -> None:
     page = new_page(OWNER_A)
     page.goto(f"/w/{site.ws_a}/playground")

@@ -118,3 +118,63 @@ def _print(result: PipelineResult, text: str | None, as_json: bool) -> None:
     if text is not None:
         typer.echo("---")
         typer.echo(text)
+
+
+@app.command("agreement")
+def agreement(
+    workspace: str = typer.Argument(..., help="The workspace whose endpoint is the checker."),
+    checker_endpoint: str = typer.Option(..., "--checker-endpoint", help="The endpoint that checks."),
+    labels: Path | None = typer.Option(
+        None, "--labels", help="A labelled set of answers (YAML); the shipped set if absent."
+    ),
+    budget_ms: int = typer.Option(30_000, "--budget-ms", min=50, max=55_000, help="Time per check."),
+    as_json: bool = typer.Option(False, "--json", help="Print one JSON object instead of tables."),
+) -> None:
+    """How far the checker guard agrees with human labels and with the deterministic guards."""
+    from finsandbox.cli._common import actor, open_session, pct, table
+    from finsandbox.evals.checker_agreement import measure_agreement
+
+    with open_session():
+        pass  # the database at the newest schema before the run opens its own sessions
+    try:
+        report = measure_agreement(
+            workspace, checker_endpoint, actor=actor(), labels=labels, budget_ms=budget_ms
+        )
+    except FinsandboxError as exc:
+        raise _fail(exc.message) from None
+    if as_json:
+        typer.echo(json.dumps(report, ensure_ascii=False, sort_keys=True))
+        return
+
+    def kappa(m: dict | None) -> str:
+        return "-" if not m or m["cohen_kappa"] is None else f"{m['cohen_kappa']:.2f}"
+
+    human = report["human"]
+    rows = [[item, m["n"], pct(m["accuracy"]), kappa(m)] for item, m in human["items"].items()]
+    rows.append(["all items", human["pooled"]["n"], pct(human["pooled"]["accuracy"]), kappa(human["pooled"])])
+    who = report["checker"]
+    name = f"{who.get('endpoint')} ({who.get('model', '?')}, {who.get('backend', '?')})"
+    table(f"checker {name} vs human labels", ["rubric item", "answers", "accuracy", "kappa"], rows)
+    table(
+        "checker vs deterministic guards",
+        ["guard", "rubric item", "agreement", "kappa", "guard vs human: accuracy", "kappa"],
+        [
+            [
+                g,
+                m["item"],
+                pct(m["checker_vs_guard"]["accuracy"]),
+                kappa(m["checker_vs_guard"]),
+                pct((m["guard_vs_human"] or {}).get("accuracy")),
+                kappa(m["guard_vs_human"]),
+            ]
+            for g, m in report["guards"].items()
+        ],
+    )
+    fooling = report["fooling"]
+    typer.echo(
+        f"answers: {report['answers']}, no verdict (blocked): {report['errors']}, "
+        f"fooled by {fooling['fooled']} of {fooling['answers']} fooling answers; "
+        f"prompt {who['prompt_version']} ({who['prompt_digest'][:12]}), rubric {who['rubric_version']}"
+    )
+    for error in who.get("errors", []):
+        typer.echo(f"checker error: {error}")

@@ -19,6 +19,7 @@ from finsandbox.guards import (
     ConversationState,
     Decision,
     GuardContext,
+    ModelCaller,
     Pipeline,
     StreamGuard,
     canary_instruction,
@@ -85,6 +86,7 @@ class GuardedCall:
         endpoint: str,
         customer_facing: bool,
         canary: str | None,
+        model_caller: ModelCaller | None = None,
     ) -> GuardedCall:
         context = GuardContext(
             direction="input",
@@ -93,11 +95,15 @@ class GuardedCall:
             customer_facing=customer_facing,
             canary=canary,
             conversation=ConversationState(),
+            model_caller=model_caller,
         )
         return cls(pipeline_for(policy_text), context, policy_text=policy_text)
 
     def _keep(self, decisions: list[Decision]) -> None:
-        self.decisions.extend(d.public() for d in decisions if d.action is not Action.ALLOW)
+        # Allows are left out, except a guard's own record of a check (the checker's verdict).
+        self.decisions.extend(
+            d.public() for d in decisions if d.action is not Action.ALLOW or d.details is not None
+        )
         if self.block is None:
             self.block = next((d for d in decisions if d.action is Action.BLOCK), None)
 
@@ -107,6 +113,11 @@ class GuardedCall:
         self._keep(result.decisions)
         if result.action is Action.BLOCK or result.messages is None:
             return None
+        # What an output check may judge the answer against: the request as the model saw it.
+        self.context.request = tuple(
+            {"role": str(m.get("role") or "user"), "content": _plain(m.get("content"))}
+            for m in result.messages
+        )
         return result.messages
 
     async def probe_input(self, messages: list[dict[str, Any]]) -> list[dict[str, Any]] | None:
@@ -167,6 +178,21 @@ class GuardedCall:
 
     def blocked_by(self) -> dict[str, Any] | None:
         return next((d for d in self.decisions if d["action"] == "block"), None)
+
+
+def _plain(content: Any) -> str:
+    """The text of a (guarded) message content: a string or nested text parts."""
+    if isinstance(content, str):
+        return content
+    if not isinstance(content, list):
+        return ""
+    pieces = []
+    for part in content:
+        if isinstance(part, dict):
+            if isinstance(part.get("text"), str):
+                pieces.append(part["text"])
+            pieces.append(_plain(part.get("content")))
+    return "\n".join(p for p in pieces if p)
 
 
 def with_canary(messages: list[dict[str, str]], canary: str | None) -> list[dict[str, str]]:

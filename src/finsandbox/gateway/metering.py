@@ -39,6 +39,8 @@ class CallRecord:
     error: str | None = None
     case_id: str | None = None
     extra: dict[str, Any] = field(default_factory=dict)
+    # `gateway.chat` for a caller's call; `gateway.check` for a call a guard made (the checker).
+    kind: str = "gateway.chat"
     reservation: Reservation = field(default_factory=Reservation)
 
 
@@ -89,7 +91,7 @@ class RecordCall(Job[int]):
             conn,
             head,
             actor=f"key:{call.key_prefix}",
-            kind="gateway.chat",
+            kind=call.kind,
             workspace_id=call.workspace_id,
             payload=self.payload,
         )

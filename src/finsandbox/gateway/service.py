@@ -20,6 +20,7 @@ meter see every request that reached the gateway's guards.
 
 from __future__ import annotations
 
+import asyncio
 import re
 import time
 from collections.abc import AsyncIterator
@@ -35,6 +36,7 @@ from finsandbox.access.keys import authenticate, check_key, key_digest, key_pref
 from finsandbox.config import get_settings
 from finsandbox.errors import FinsandboxError, InvalidRequest, NotFound, PermissionDenied
 from finsandbox.gateway.backends import Backend, ChatChunk, ChatRequest, Usage, backend_class, get_backend
+from finsandbox.gateway.checking import GatewayModelCaller
 from finsandbox.gateway.endpoints import list_endpoints
 from finsandbox.gateway.guarding import GuardedCall, with_canary
 from finsandbox.gateway.metering import CallRecord, RecordCall
@@ -81,12 +83,24 @@ class Admitted:
         return get_backend(self.backend_kind, self.backend_config)
 
     def guards(self) -> GuardedCall:
+        """The call's guards, with a model caller for a checker guard (called from the event loop)."""
+        caller = GatewayModelCaller(
+            workspace_id=self.workspace_id,
+            key_id=self.key_id,
+            key_prefix=self.key_prefix,
+            checked_endpoint=self.endpoint,
+            loop=asyncio.get_running_loop(),
+            quotas=quotas(),
+            trial_id=self.trial_id,
+            case_id=self.case_id,
+        )
         return GuardedCall.start(
             self.guard_policy,
             workspace_id=self.workspace_id,
             endpoint=self.endpoint,
             customer_facing=self.customer_facing,
             canary=self.canary,
+            model_caller=caller,
         )
 
 

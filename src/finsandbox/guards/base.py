@@ -9,9 +9,10 @@ from __future__ import annotations
 import re
 from abc import ABC, abstractmethod
 from collections import Counter
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from enum import StrEnum
-from typing import Any, ClassVar, Literal
+from typing import Any, ClassVar, Literal, Protocol
 
 from pydantic import BaseModel, ConfigDict
 
@@ -57,6 +58,9 @@ class Decision:
     score: float
     spans: tuple[Span, ...] = ()
     location: str | None = None
+    # A guard's own ledger-safe record of how it decided (the checker's identity, prompt version,
+    # verdict per rubric item); a decision that carries one is recorded even when it allows.
+    details: Mapping[str, Any] | None = None
 
     def public(self) -> dict[str, Any]:
         """JSON-safe summary for the ledger: never the text, never the values behind the spans."""
@@ -70,6 +74,8 @@ class Decision:
         }
         if self.location is not None:
             summary["location"] = self.location
+        if self.details is not None:
+            summary["check"] = dict(self.details)
         return summary
 
 
@@ -138,6 +144,32 @@ def _normalise_value(value: str) -> str:
 Direction = Literal["input", "output"]
 
 
+@dataclass(frozen=True)
+class ModelReply:
+    """What a guard learns from a model call made for it: the text and who answered."""
+
+    text: str
+    endpoint: str
+    model: str
+    backend: str
+    latency_ms: float
+
+
+class ModelCaller(Protocol):
+    """A model call a guard may make (the `checker` guard), handed in by the gateway.
+
+    Guards sit below the gateway and cannot import it, so the gateway passes this callable in the
+    guard context. It resolves `endpoint` among the workspace's endpoints, calls its backend
+    directly (never through the guards: a check is not checked again), meters and records the
+    call as the checker's own, and raises TimeoutError after `timeout_s`. It is called from a
+    guard's worker thread.
+    """
+
+    def __call__(
+        self, endpoint: str, messages: list[dict[str, str]], *, max_tokens: int, timeout_s: float
+    ) -> ModelReply: ...
+
+
 @dataclass
 class GuardContext:
     """What a guard may know about the call it is checking."""
@@ -150,6 +182,11 @@ class GuardContext:
     customer_facing: bool = False
     canary: str | None = None
     conversation: ConversationState = field(default_factory=ConversationState)
+    # For output guards that judge the answer against the request (the checker): the request's
+    # messages as the model saw them, after the input guards' redactions.
+    request: tuple[Mapping[str, str], ...] = ()
+    # Set by the gateway; None where no model may be called (`finsandbox guard check`).
+    model_caller: ModelCaller | None = None
 
 
 class GuardSettings(BaseModel):
@@ -222,6 +259,15 @@ class Guard(ABC):
         self.settings = settings
 
     lookahead: Lookahead = Lookahead(words=8, sentence=True, behind=64)
+    # A guard that needs the whole answer before any of it may leave (the checker): with it in a
+    # policy, a stream's text is held until the reply is complete and has passed.
+    holds_stream: ClassVar[bool] = False
+    # Must run after every redacting guard of its direction (it sends the text to a model).
+    after_redaction: ClassVar[bool] = False
+
+    def timeout_ms(self) -> int | None:
+        """This guard's own time limit when the policy sets none for it (None: the policy's)."""
+        return None
 
     @property
     def stream_scope(self) -> StreamScope:

@@ -60,7 +60,7 @@ class Pipeline:
                     instance = get_guard(spec.guard)(spec.parsed_settings)
                 except Exception as exc:  # e.g. NER requested but no model installed
                     raise ConfigError(f"{section}.{i}: guard {spec.guard!r} cannot start: {exc}") from exc
-                timeout_ms = spec.timeout_ms or policy.limits.timeout_ms
+                timeout_ms = spec.timeout_ms or instance.timeout_ms() or policy.limits.timeout_ms
                 steps.append(Step(instance, timeout_ms / 1000))
             return steps
 

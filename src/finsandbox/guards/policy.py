@@ -131,6 +131,15 @@ class GuardPolicy(BaseModel):
         else:
             specs = handler(value)
         for i, spec in enumerate(specs):
+            later_pii = any(s.guard == "pii" and s.enabled for s in specs[i + 1 :])
+            if get_guard(spec.guard).after_redaction and spec.enabled and later_pii:
+                # It sends the text to a model: that text must already be free of personal data.
+                problem = f"guard {spec.guard!r} must come after the pii guard (it sends the text to a model)"
+                raise PydanticCustomError(
+                    "guard_order",
+                    "{message}",
+                    {"message": f"{i}.guard: {problem}", "problem": problem, "inner_loc": [i, "guard"]},
+                )
             allowed = get_guard(spec.guard).directions
             if info.field_name not in allowed:
                 raise PydanticCustomError(

@@ -45,6 +45,8 @@ class StreamGuard:
             s for s in pipeline.output_steps if s.guard.stream_scope == "window"
         ]
         self._final_steps: list[Step] = [s for s in pipeline.output_steps if s.guard.stream_scope == "final"]
+        # A guard that needs the whole reply (the checker) holds everything until `finish`.
+        self._hold_all = any(s.guard.holds_stream for s in pipeline.output_steps)
         self._behind = max((s.guard.lookahead.behind for s in self._window_steps), default=0)
         self._buffer = ""  # received, not yet released
         self._margin = ""  # the end of the released raw text: left context for the next check
@@ -98,6 +100,8 @@ class StreamGuard:
 
     def _cut_point(self, buffer: str) -> int:
         """Where the releasable text ends: before every guard's hold-back, at a word start."""
+        if self._hold_all:
+            return 0
         keep = self._extra
         for step in self._window_steps:
             try:

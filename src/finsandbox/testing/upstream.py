@@ -2,7 +2,9 @@
 
 It records every request body it receives (GET /_requests), so tests can assert on exactly
 what reached the backend, and can be told (POST /_control) to fail with a status code, to
-answer slowly, to answer with a fixed reply instead of the echo, or to stream at a model's
+answer slowly, to answer with a fixed reply instead of the echo, to answer by scripted `rules`
+(`[{"contains": "...", "reply": "..."}]`: the first rule whose text is in the last user message
+answers; a deterministic double for a checker or judge endpoint), or to stream at a model's
 pace (`tokens_per_s`: one word per token, the first after one token's time).
 Run it with `python -m finsandbox.testing.upstream --port 8001 [--delay-ms 100] [--tokens-per-s 100]`.
 """
@@ -27,12 +29,15 @@ def create_upstream(delay_ms: float = 0.0, model: str = "stub-model", tokens_per
     state: dict[str, Any] = {"fail_status": None, "delay_ms": delay_ms, "tokens_per_s": tokens_per_s}
 
     def answer_for(body: dict[str, Any]) -> str:
-        if state.get("reply"):
-            return str(state["reply"])
         users = [m for m in body.get("messages", []) if m.get("role") == "user"]
         last = users[-1]["content"] if users else ""
         if isinstance(last, list):
             last = " ".join(p.get("text", "") for p in last)
+        for rule in state.get("rules") or []:
+            if str(rule.get("contains", "")) in str(last):
+                return str(rule.get("reply", ""))
+        if state.get("reply"):
+            return str(state["reply"])
         return f"echo: {last}"
 
     async def chat(request: Request) -> Response:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import sys
 from importlib import resources
 from typing import Annotated, Any
 
@@ -73,6 +74,35 @@ def dashboard(page: Viewer) -> Response:
     )
     rows = [{**workspace_summary(page, m.workspace), "role": m.role} for m in memberships]
     return page.render("dashboard.html", {"rows": rows})
+
+
+def _guide(text: str | None) -> dict[str, Any]:
+    """The policy editor's reference: every guard with what it does, and whether this policy holds
+    streams (a guard that needs the whole reply, the checker, delays every streamed token)."""
+    from finsandbox.guards import parse_policy, registered_guards
+
+    guards = []
+    for name, cls in sorted(registered_guards().items()):
+        doc = (cls.__doc__ or "").strip().splitlines()
+        module_doc = (getattr(sys.modules.get(cls.__module__), "__doc__", None) or "").strip().splitlines()
+        guards.append(
+            {
+                "name": name,
+                "directions": " and ".join(cls.directions),
+                "about": (module_doc or doc or [""])[0],
+                "holds_stream": cls.holds_stream,
+            }
+        )
+    try:
+        policy = parse_policy(text or _default_policy_text())
+        holding = [
+            s.guard
+            for s in policy.output
+            if s.enabled and getattr(registered_guards().get(s.guard), "holds_stream", False)
+        ]
+    except FinsandboxError:
+        holding = []
+    return {"guards": guards, "holding": holding}
 
 
 def _default_policy_text() -> str:
@@ -234,6 +264,7 @@ def policy_form(page: Viewer, slug: str) -> Response:
             "text": ws.guard_policy or _default_policy_text(),
             "is_default": ws.guard_policy is None,
             "can_edit": page.may("policy.edit", ws),
+            **_guide(ws.guard_policy),
         },
     )
 
@@ -249,7 +280,14 @@ def policy_save(
     except FinsandboxError as exc:
         return page.render(
             "policy.html",
-            {"ws": ws, "text": text, "is_default": False, "can_edit": True, "error": exc.message},
+            {
+                "ws": ws,
+                "text": text,
+                "is_default": False,
+                "can_edit": True,
+                "error": exc.message,
+                **_guide(None),
+            },
             400,
         )
     return page.render(
@@ -259,6 +297,7 @@ def policy_save(
             "text": ws.guard_policy or _default_policy_text(),
             "is_default": ws.guard_policy is None,
             "can_edit": True,
+            **_guide(ws.guard_policy),
             "saved": "The default policy is restored."
             if reset
             else "Saved: the gateway applies it from the next call.",
