@@ -143,3 +143,46 @@ def test_scorecard_and_operator_usage_after_traffic(new_page: Any, site: Site) -
     operator.wait_for_selector("#usage-chart")
     assert "alpha-assist" in operator.inner_text("main")
     shot(operator, "operator-usage")
+
+
+def test_case_page_shows_the_checker_verdict_per_item(new_page: Any, site: Site) -> None:
+    from sqlalchemy import select
+
+    from finsandbox.programme import get_workspace
+    from finsandbox.store import session_scope
+    from finsandbox.store.models import CaseResult
+    from tests.supervision.helpers import Row, make_trial
+
+    decision = {
+        "guard": "checker",
+        "action": "block",
+        "reason": "checker (checker): fails grounded",
+        "score": 1.0,
+        "entities": {},
+        "location": "output",
+        "check": {
+            "checker": {"endpoint": "checker", "model": "double", "backend": "openai"},
+            "prompt_version": "1",
+            "prompt_digest": "0" * 64,
+            "rubric_version": "default/1",
+            "rubric": ["grounded", "scope", "personal_data", "tone"],
+            "verdicts": {"grounded": "fail", "scope": "pass", "personal_data": "pass", "tone": "pass"},
+            "failed": ["grounded"],
+            "principles": ["reliability_accuracy"],
+            "latency_ms": 12.5,
+            "outcome": "block",
+        },
+    }
+    with session_scope() as s:
+        ws_id = get_workspace(s, site.ws_a).id
+    trial = make_trial(ws_id, [Row("tiny/answers", False, guard_decisions=[decision], status="blocked")])
+    with session_scope() as s:
+        result = s.scalars(select(CaseResult.id).where(CaseResult.trial_id == trial)).one()
+    page = new_page(OWNER_A)
+    page.goto(f"/trials/{trial}/cases/{result}")
+    verdict = page.wait_for_selector(".checker-verdict")
+    text = verdict.inner_text()
+    assert "double" in text and "prompt 1" in text and "outcome block" in text
+    assert page.inner_text(".checker-verdict tr[data-item=grounded]").split() == ["grounded", "fail"]
+    assert page.inner_text(".checker-verdict tr[data-item=tone]").split() == ["tone", "pass"]
+    shot(page, "case-checker-verdict")
