@@ -26,6 +26,12 @@ $(VENV)/.dev-installed: pyproject.toml scripts/install-llama.sh scripts/install-
 	$(BIN)/pip install --quiet -e '.[dev]'
 	touch $@ $(VENV)/.installed
 
+# The optional fine-tuning extra, for the tests only where a CPU build of torch is at hand without a
+# multi-GB download (the rule is in scripts/install-finetune.sh); elsewhere its tests skip, saying why.
+$(VENV)/.finetune-checked: pyproject.toml scripts/install-finetune.sh | $(VENV)/.dev-installed
+	bash scripts/install-finetune.sh $(BIN)/python
+	touch $@
+
 ## demo: set up .venv, run the demo on the embedded defaults; SERVE=0 exits when done
 # The model check first: a llama.cpp that cannot run here stops with one line saying what to do.
 demo: $(VENV)/.installed
@@ -33,7 +39,7 @@ demo: $(VENV)/.installed
 	$(BIN)/finsandbox demo $(if $(filter 0,$(SERVE)),--no-serve,--serve)
 
 ## test: set up .venv with the dev extras, lint, run the suite on SQLite and again on PostgreSQL
-test: $(VENV)/.dev-installed
+test: $(VENV)/.dev-installed $(VENV)/.finetune-checked
 	$(BIN)/ruff check src tests bench
 	$(BIN)/lint-imports --no-cache
 	VENV=$(VENV) bash scripts/run-tests.sh

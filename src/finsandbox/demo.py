@@ -471,7 +471,110 @@ def print_summary(console: Console, trial_ids: list[str]) -> None:
     )
 
 
-def run_demo(console: Console, *, serve: bool, port: int | None, trials: bool = True) -> None:
+# The demo fine-tune: the 120 synthetic triage pairs, once through (30 steps of 4), then the held-out
+# suite on base and tuned. bench/README.md gives the time this takes on two CPU cores.
+FINETUNE_WORKSPACE = "lionrock-fraud-triage"
+FINETUNE_DATASET = "fraud-triage-train"
+FINETUNE_PARAMS = {"rank": 8, "alpha": 16, "learning_rate": 3e-3, "max_steps": 30, "batch_size": 4, "seed": 0}
+FINETUNE_MAX_CASES = 20
+
+
+def finetune_demo(console: Console, base_url: str) -> None:
+    """Fine-tune SmolLM2 on the synthetic fraud-triage pairs and compare base and tuned on the held-out
+    cases; only with the `finetune` extra installed (one line otherwise)."""
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+    from finsandbox.access import get_user
+    from finsandbox.evals.datasets import upload_dataset
+    from finsandbox.finetune import parse_params, run_finetune, unavailable
+    from finsandbox.programme import get_workspace
+    from finsandbox.store.models import Dataset
+    from finsandbox.supervision.base_vs_tuned import compare_endpoints
+    from finsandbox.usecases.anti_fraud.finetune_data import train_path
+
+    reason = unavailable()
+    if reason is not None:
+        console.print(
+            "fine-tuning: skipped; to fine-tune SmolLM2 on the synthetic fraud reports and compare base and "
+            "tuned here, install the finetune extra (pip install 'finsandbox[finetune]' with a CPU build of "
+            "PyTorch; docs/finetuning.md)",
+            soft_wrap=True,
+        )
+        return
+    owner = "lionrock@demo.finsandbox.hk"
+    with session_scope(write=True) as s:
+        ws = get_workspace(s, FINETUNE_WORKSPACE)
+        if not s.scalars(
+            select(Dataset).where(Dataset.workspace_id == ws.id, Dataset.name == FINETUNE_DATASET)
+        ).first():
+            upload_dataset(
+                s,
+                get_user(s, owner),
+                ws,
+                name=FINETUNE_DATASET,
+                filename=train_path().name,
+                data=train_path().read_bytes(),
+            )
+    columns = (
+        TextColumn("[bold]{task.description:<12}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeElapsedColumn(),
+    )
+    with Progress(*columns, TextColumn("{task.fields[note]}"), console=console) as progress:
+        task = progress.add_task("fine-tuning", total=None, note="loading the model")
+
+        def on_step(step: int, total: int, loss: float) -> None:
+            progress.update(task, completed=step, total=total, note=f"loss {loss:.3f}")
+
+        outcome = run_finetune(
+            FINETUNE_WORKSPACE,
+            FINETUNE_DATASET,
+            parse_params(FINETUNE_PARAMS),
+            actor=f"user:{owner}",
+            user_email=owner,
+            on_step=on_step,
+        )
+        t = outcome.provenance["training"]
+        tasks = {w: progress.add_task(f"trial: {w}", total=None, note="") for w in ("base", "tuned")}
+
+        def on_progress(which: str, done: int, total: int) -> None:
+            progress.update(tasks[which], completed=done, total=total)
+
+        result = compare_endpoints(
+            FINETUNE_WORKSPACE,
+            ENDPOINT,
+            str(outcome.endpoint),
+            actor=f"user:{owner}",
+            user_email=owner,
+            max_cases=FINETUNE_MAX_CASES,
+            gateway_url=base_url,
+            on_progress=on_progress,
+        )
+    console.print(
+        f"endpoint {outcome.endpoint} in {FINETUNE_WORKSPACE}: {t['steps']} steps, {t['tokens']:,} tokens in "
+        f"{t['seconds']:.0f} s on {t['device']}, loss {t['loss_curve'][0]:.2f} -> {t['loss_curve'][-1]:.2f}",
+        soft_wrap=True,
+    )
+    table = Table(
+        title=f"base {ENDPOINT} versus tuned {outcome.endpoint}: held-out fraud triage (Fisher's exact)"
+    )
+    for column in ("recipe", "base", "tuned", "p", "verdict"):
+        table.add_column(column, justify="left" if column in ("recipe", "verdict") else "right")
+    for change in result["comparison"]["recipes"]:
+        table.add_row(
+            change["name"].split("/")[-1],
+            _pct(change["before"]),
+            _pct(change["after"]),
+            "-" if change["p_value"] is None else f"{change['p_value']:.2g}",
+            change["verdict"],
+        )
+    console.print(table)
+
+
+def run_demo(
+    console: Console, *, serve: bool, port: int | None, trials: bool = True, finetune: bool = True
+) -> None:
     settings = get_settings()
     host, port = settings.host, port or settings.port
     console.rule("finsandbox demo")
@@ -493,6 +596,9 @@ def run_demo(console: Console, *, serve: bool, port: int | None, trials: bool = 
         console.rule("supervision: scorecards, a review, the exit report and the evidence bundle")
         for line in supervise(settings.home / "demo-output", trial_ids):
             console.print(line, soft_wrap=True, highlight=False)
+    if finetune:
+        console.rule("fine-tuning: SmolLM2 on synthetic fraud reports, base versus tuned")
+        finetune_demo(console, base_url)
     with session_scope() as s:
         report = ledger.verify(s)
     console.print(

@@ -15,6 +15,7 @@ from finsandbox.cli import (
     cohort,
     db,
     doctor,
+    finetune,
     framework,
     guard,
     insights,
@@ -51,6 +52,7 @@ app.add_typer(bundle.app, name="bundle")
 app.add_typer(framework.app, name="framework")
 app.add_typer(cohort.app, name="cohort")
 app.add_typer(application.app, name="application")
+app.add_typer(finetune.app, name="finetune")
 app.command("insights")(insights.insights)
 app.command("plugins")(plugins.plugins)
 app.command("serve")(serve.serve)

@@ -43,8 +43,15 @@ def demo(
     trials: Annotated[
         bool, typer.Option("--trials/--no-trials", help="run the four reference trials")
     ] = True,
+    finetune: Annotated[
+        bool,
+        typer.Option(
+            "--finetune/--no-finetune",
+            help="fine-tune on synthetic fraud reports, compare base and tuned (needs the finetune extra)",
+        ),
+    ] = True,
 ) -> None:
     """Set up the demo programme, call the embedded model through the gateway, run the reference trials."""
     from finsandbox.demo import run_demo
 
-    run_demo(console, serve=serve, port=port, trials=trials)
+    run_demo(console, serve=serve, port=port, trials=trials, finetune=finetune)

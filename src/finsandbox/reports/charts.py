@@ -98,3 +98,23 @@ def distribution_chart(groups: dict[str, Sequence[float]], title: str) -> str:
     ax.set_ylabel("pass rate (%)")
     ax.set_title(title)
     return _svg(fig)
+
+
+def loss_chart(losses: Sequence[float], title: str) -> str:
+    """Training loss per optimiser step, with a moving average when the raw curve is noisy."""
+    fig, ax = plt.subplots(figsize=(6.4, 3.0))
+    steps = list(range(1, len(losses) + 1))
+    ax.plot(steps, losses, color="#9bb7d4", linewidth=1, label="loss per step")
+    window = max(1, len(losses) // 10)
+    if window > 1:
+        smooth = [
+            sum(losses[max(0, i - window + 1) : i + 1]) / len(losses[max(0, i - window + 1) : i + 1])
+            for i in range(len(losses))
+        ]
+        ax.plot(steps, smooth, color="#1f4e79", linewidth=2, label=f"mean of {window} steps")
+    ax.set_xlabel("step")
+    ax.set_ylabel("loss (completion tokens)")
+    ax.set_ylim(bottom=0)
+    ax.set_title(title)
+    ax.legend(frameon=False, loc="upper right")
+    return _svg(fig)

@@ -9,12 +9,22 @@ from fastapi import APIRouter, FastAPI, Request
 from fastapi.staticfiles import StaticFiles
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from finsandbox.web import applications, auth, datasets, oversight, playground, reviews, trials, workspaces
+from finsandbox.web import (
+    applications,
+    auth,
+    datasets,
+    finetunes,
+    oversight,
+    playground,
+    reviews,
+    trials,
+    workspaces,
+)
 from finsandbox.web.base import CsrfFailed, LoginRequired, error_page, is_page_request, page_error
 from finsandbox.web.security import SessionMiddleware
 
 router = APIRouter()
-for _module in (auth, applications, workspaces, datasets, playground, trials, reviews, oversight):
+for _module in (auth, applications, workspaces, datasets, finetunes, playground, trials, reviews, oversight):
     router.include_router(_module.router)
 
 STATIC = Path(__file__).parent / "static"

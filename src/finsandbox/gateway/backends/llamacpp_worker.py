@@ -37,17 +37,20 @@ EXIT_UNSERVABLE = 3
 CONTEXT_ERROR = "FINSANDBOX-CONTEXT-LENGTH"
 
 
-def fresh_prompt_class(base: type) -> type:
+def fresh_prompt_class(base: type, lora_scale: float = 1.0) -> type:
     """A `Llama` that forgets the previous prompt before each generation, and reports stream usage.
 
     llama.cpp would reuse the cached prefix of the last prompt and evaluate the rest in a
     smaller batch, which shifts the logits enough to change a greedy or seeded answer;
     evaluating every prompt afresh keeps "same seed and temperature, same answer". For a
     135M-parameter model the prompt costs milliseconds, so nothing worth keeping is lost.
+    The server's settings carry a LoRA adapter's path but not its scale, which is set here.
     """
 
     class FreshPromptLlama(base):  # type: ignore[misc, valid-type]
         def __init__(self, *args: Any, **kwargs: Any) -> None:
+            if kwargs.get("lora_path"):
+                kwargs.setdefault("lora_scale", lora_scale)
             super().__init__(*args, **kwargs)
             if not self.metadata.get("tokenizer.chat_template"):
                 name = os.path.basename(str(kwargs.get("model_path", "the model")))
@@ -135,6 +138,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--n-ctx", type=int, required=True)
     parser.add_argument("--threads", type=int, required=True)
     parser.add_argument("--gpu-layers", type=int, default=0)
+    parser.add_argument("--lora", default=None, help="LoRA adapter (GGUF) applied to the model")
+    parser.add_argument("--lora-scale", type=float, default=1.0)
     parser.add_argument("--host", default="127.0.0.1")
     args = parser.parse_args(argv)
 
@@ -143,6 +148,9 @@ def main(argv: list[str] | None = None) -> int:
     threading.Thread(target=_exit_with_parent, daemon=True, name="parent-watch").start()
     if not os.path.isfile(args.model):
         print(f"the model file {args.model} was not found", file=sys.stderr)
+        return EXIT_UNSERVABLE
+    if args.lora and not os.path.isfile(args.lora):
+        print(f"the LoRA adapter {os.path.basename(args.lora)} was not found", file=sys.stderr)
         return EXIT_UNSERVABLE
 
     import llama_cpp
@@ -162,7 +170,7 @@ def main(argv: list[str] | None = None) -> int:
     RouteErrorHandler.pattern_and_formatters[re.compile(rf"{CONTEXT_ERROR} (\w+): (.+)")] = context_error
 
     # The server builds its model with `llama_cpp.Llama(...)`, looked up when it loads.
-    llama_cpp.Llama = fresh_prompt_class(llama_cpp.Llama)  # type: ignore[misc]
+    llama_cpp.Llama = fresh_prompt_class(llama_cpp.Llama, args.lora_scale)  # type: ignore[misc]
     server_settings = ServerSettings(
         host=args.host, port=0, api_key=key or None, interrupt_requests=False, disable_ping_events=True
     )
@@ -173,6 +181,7 @@ def main(argv: list[str] | None = None) -> int:
         n_threads=args.threads,
         n_threads_batch=args.threads,
         n_gpu_layers=args.gpu_layers,
+        lora_path=args.lora,
         cache=False,
         verbose=False,
     )
