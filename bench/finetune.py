@@ -8,7 +8,7 @@
 3. training tokens/s (forward, backward, AdamW on the LoRA weights) at rank 4 and rank 16, `--steps`
    steps each on the same rows, as a ratio to the forward-only baseline;
 4. unless --no-demo: the demo's fine-tune end to end in a throw-away data directory (the 120
-   synthetic triage pairs pseudonymised, 30 steps of 4, the GGUF adapter, the new endpoint), then
+   synthetic triage pairs pseudonymised, 24 steps of 4, the GGUF adapter, the new endpoint), then
    the held-out suite on base and tuned through the gateway and `scorecard compare` (Fisher's exact
    test), as `make demo` does.
 

@@ -75,6 +75,8 @@ def finetune_run(
             )
         raise
     require_available()
+    with open_session(write=False) as s:  # migrates a fresh database first
+        user_of(s, as_user)
     who = f"user:{as_user}" if as_user else actor()
     with Progress(
         TextColumn("[bold]fine-tuning"),

@@ -40,7 +40,7 @@ class FinetuneParams(BaseModel):
     max_steps: int | None = Field(default=None, ge=1, le=100_000, description="stop after this many steps")
     batch_size: int = Field(default=4, ge=1, le=256, description="rows per optimiser step")
     max_seq_len: int = Field(
-        default=192, ge=16, le=8192, description="longest row in tokens; longer rows are left out and counted"
+        default=256, ge=16, le=8192, description="longest row in tokens; longer rows are left out and counted"
     )
     target_modules: tuple[str, ...] = Field(
         default=("q_proj", "k_proj", "v_proj", "o_proj"), description="projections that get an adapter"

@@ -40,7 +40,7 @@ class Finetune(JobKind):
         "epochs": {"label": "Epochs", "type": "int", "required": False, "default": 1},
         "max_steps": {"label": "Max steps", "type": "int", "required": False},
         "batch_size": {"label": "Batch size", "type": "int", "required": False, "default": 4},
-        "max_seq_len": {"label": "Max sequence length", "type": "int", "required": False, "default": 192},
+        "max_seq_len": {"label": "Max sequence length", "type": "int", "required": False, "default": 256},
         "seed": {"label": "Seed", "type": "int", "required": False, "default": 0},
         "device": {"label": "Device", "type": "str", "required": False, "default": "cpu"},
     }

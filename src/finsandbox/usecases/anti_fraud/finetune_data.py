@@ -27,10 +27,8 @@ PER_LABEL_TRAIN = 24  # 120 training pairs
 PER_LABEL_HELDOUT = 8  # 40 held-out cases
 
 SYSTEM_PROMPT = (
-    "You triage fraud alerts for Harbour Bank. Reply in exactly three lines:\n"
-    "TYPOLOGY: card testing, account takeover, money mule, app scam or legitimate\n"
-    "RISK: HIGH, MEDIUM or LOW\n"
-    "ACTION: ESCALATE, BLOCK CARD, CALL CUSTOMER or CLOSE"
+    "Triage the fraud alert in three lines: TYPOLOGY (card testing, account takeover, money mule, "
+    "app scam, legitimate), RISK (HIGH, MEDIUM, LOW), ACTION (ESCALATE, BLOCK CARD, CALL CUSTOMER, CLOSE)."
 )
 # The policy the triage encodes: one risk and one action per typology.
 POLICY = {
@@ -55,7 +53,7 @@ def triage(label: str) -> str:
 
 
 def _facts(hk: HKData, label: str, alert_id: str) -> str:
-    """A few lines of case facts, short enough to fine-tune on two CPU cores in minutes."""
+    """Three lines of case facts, short enough to fine-tune on two CPU cores in minutes."""
     alert = _alert(hk, label)
     flagged = alert.flagged or alert.txns
     out = sum(t.amount for t in flagged if t.direction == "out")
@@ -64,15 +62,15 @@ def _facts(hk: HKData, label: str, alert_id: str) -> str:
     money = ", ".join(
         part for part in (f"{hkd(out)} out" if out else "", f"{hkd(inflow)} in" if inflow else "") if part
     )
-    lines = [
-        f"Alert {alert_id}. Customer {alert.person.name}, HKID {hk.hkid()}, mobile {hk.phone()}, "
-        f"age {alert.age}, {alert.occupation}, customer since {alert.since}.",
-        f"Rule: {alert.rule}.",
-        f"Flagged: {len(flagged)} transactions, {money}, {days[0]} to {days[-1]}.",
-    ]
-    if alert.notes:
-        lines.append(f"Note: {alert.notes[0]}")
-    return "\n".join(lines)
+    # No free-text notes: they double a row's length, and the rule and figures decide the typology.
+    return "\n".join(
+        [
+            f"Alert {alert_id}. {alert.person.name}, HKID {hk.hkid()}, mobile {hk.phone()}, "
+            f"age {alert.age}, {alert.occupation}, customer since {alert.since}.",
+            f"Rule: {alert.rule}.",
+            f"Flagged: {len(flagged)} transactions, {money}, {days[0]} to {days[-1]}.",
+        ]
+    )
 
 
 def build(seed: int = SEED) -> dict[str, list[dict[str, Any]]]:
