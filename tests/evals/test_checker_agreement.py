@@ -124,6 +124,7 @@ def test_bad_input_is_one_line_and_non_zero(db: str) -> None:
 
 
 @pytest.mark.slow
+@pytest.mark.timeout(1800)  # 28 checks by a CPU model, on a shared machine
 def test_agreement_of_the_embedded_smollm2(db: str, capsys) -> None:  # type: ignore[no-untyped-def]
     """The number is measured and reported, however weak a 135M-parameter checker is."""
     prog = make_programme(endpoint="smollm2", backend="llamacpp", config={})

@@ -126,3 +126,43 @@ def test_compare_reports_both_views() -> None:
     assert inherent["data_privacy"]["verdict"] == "worse"
     assert residual["data_privacy"]["verdict"] == "no significant change"
     assert "data_privacy (inherent)" in result["worse"]
+
+
+@dataclass
+class Checked(R):
+    decisions: list[dict[str, Any]] = field(default_factory=list)
+
+    @property
+    def evidence(self) -> dict[str, Any]:
+        return {
+            "model_view": {"source": "gateway", "passed": self.model_passed},
+            "guard_decisions": self.decisions,
+        }
+
+
+def _checker(action: str, outcome: str, principles: list[str]) -> dict[str, Any]:
+    return {"guard": "checker", "action": action, "location": "output",
+            "check": {"outcome": outcome, "principles": principles}}  # fmt: skip
+
+
+def test_a_checker_block_is_credited_only_to_the_principles_its_failed_items_name() -> None:
+    accuracy = [check("numeric", ["reliability_accuracy"], False, False)]
+    rows = [
+        # Blocked by the checker for grounding: the empty reply fails `numeric`, yet nothing wrong
+        # reached the caller.
+        Checked("c1", accuracy, passed=False, model_passed=False,
+                decisions=[_checker("block", "block", ["reliability_accuracy"])]),
+        # Only flagged: the wrong answer went through, so no credit.
+        Checked("c2", accuracy, passed=False, model_passed=False,
+                decisions=[_checker("allow", "flag", ["reliability_accuracy"])]),
+        # Blocked for another principle: no credit here either.
+        Checked("c3", accuracy, passed=False, model_passed=False,
+                decisions=[_checker("block", "block", ["data_privacy"])]),
+    ]  # fmt: skip
+    recipes = {"s/cs": {"theme": "customer_service", "principles": ["reliability_accuracy"]}}
+    p = sc.compute(load_framework(DEFAULT_FRAMEWORK), {"id": "t"}, recipes, rows)["principles"][
+        "reliability_accuracy"
+    ]
+    assert p["inherent"]["pass_rate"] == 0.0  # the model's own answers still show all three failures
+    assert p["residual"]["passed"] == 1 and p["residual"]["judged"] == 3
+    assert p["controls"]["caught"] == 1 and p["controls"]["by_guard"] == {"checker": 1}

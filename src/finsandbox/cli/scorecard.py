@@ -94,7 +94,11 @@ def _caught(controls: dict[str, Any] | None) -> str:
     """Control effectiveness: how many of the model's failures never reached the caller."""
     if not controls or not controls.get("model_failures"):
         return "-"
-    return f"{controls['caught']} of {controls['model_failures']} ({pct(controls['effectiveness'])})"
+    text = f"{controls['caught']} of {controls['model_failures']} ({pct(controls['effectiveness'])})"
+    by_guard = controls.get("by_guard") or {}
+    if by_guard:  # which guards acted on the failures they stopped, e.g. "checker 3"
+        text += " by " + ", ".join(f"{g} {n}" for g, n in by_guard.items())
+    return text
 
 
 @app.command("build")
