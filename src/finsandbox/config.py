@@ -42,6 +42,14 @@ class Settings(BaseSettings):
     web_secret: str | None = None
     session_idle_seconds: int = 8 * 3600
     max_upload_bytes: int = 5_000_000
+    # Jobs on the shared compute pool: how many run at once in the whole programme (every runner
+    # process together), how often a running job's heartbeat is written, after how long without one
+    # its runner is taken for dead, and where a job runs ("local", or "ray" at ray_address).
+    job_concurrency: int = 1
+    job_heartbeat_seconds: float = 5.0
+    job_stale_seconds: float = 60.0
+    job_executor: str = "local"
+    ray_address: str | None = None
 
     @property
     def resolved_database_url(self) -> str:

@@ -21,6 +21,7 @@ from finsandbox.store.models import (
     Assessment,
     Dataset,
     Finding,
+    Job,
     LedgerEntry,
     RequiredAction,
     Review,
@@ -74,7 +75,22 @@ def world(db: str) -> dict[str, str]:
         build_scorecard(s, out["trial2"], actor="test", user=sam)
         out["review"] = open_review(s, sam, card.id, title="Beta review").id
         out["token"] = create_token(s, get_user(s, ALICE), name="t", actor="test").secret
+        from finsandbox.jobs.service import submit as submit_job
+
+        out["job"] = submit_job(
+            s,
+            ws_of(s, out["ws"]),
+            "batch_inference",
+            {"dataset": "faq", "endpoint": "stub", "column": "question"},
+            actor="test",
+        ).id
     return out
+
+
+def ws_of(s: Any, slug: str) -> Any:
+    from finsandbox.programme import get_workspace
+
+    return get_workspace(s, slug)
 
 
 def snapshot() -> dict[str, Any]:
@@ -91,8 +107,10 @@ def snapshot() -> dict[str, Any]:
                 Scorecard,
                 Assessment,
                 UsageRecord,
+                Job,
             )
         }
+        count["jobs"] = sorted(s.execute(select(Job.id, Job.state)).all())
         count["states"] = sorted(s.execute(select(Application.id, Application.status)).all())
         count["reviews"] = sorted(s.execute(select(Review.id, Review.status)).all())
         count["head"] = s.scalar(select(func.max(LedgerEntry.seq)))
@@ -150,6 +168,13 @@ def test_web_routes_refuse_another_banks_requests(
             headers=h,
         ),
         "application admission": client.post(f"/applications/{app_id}/admit", headers=h),
+        "job submit": client.post(
+            f"/w/{ws}/jobs", data={"kind": "batch_inference", "dataset": "faq", "endpoint": "stub"}, headers=h
+        ),
+        "job cancel": client.post(f"/jobs/{world['job']}/cancel", headers=h),
+        "job resume": client.post(f"/jobs/{world['job']}/resume", headers=h),
+        "job artifact": client.get(f"/jobs/{world['job']}/artifacts/outputs.jsonl"),
+        "allocation": client.post(f"/operations/allocations/{ws}", data={"tokens": "1"}, headers=h),
     }
     for what, response in attempts.items():
         assert response.status_code in (403, 404), f"{what}: {response.status_code} {response.text[:300]}"
@@ -182,11 +207,27 @@ def test_api_routes_refuse_another_banks_requests(world: dict[str, str]) -> None
             "application admission": client.post(
                 f"/api/v1/applications/{world['pending']}/admit", json={}, headers=h
             ),
+            "job submit": client.post(
+                f"/api/v1/workspaces/{world['ws']}/jobs",
+                json={"kind": "batch_inference", "params": {"dataset": "faq", "endpoint": "stub"}},
+                headers=h,
+            ),
+            "job read": client.get(f"/api/v1/jobs/{world['job']}", headers=h),
+            "job cancel": client.post(f"/api/v1/jobs/{world['job']}/cancel", headers=h),
+            "job resume": client.post(f"/api/v1/jobs/{world['job']}/resume", headers=h),
+            "allocation": client.put(
+                f"/api/v1/workspaces/{world['ws']}/allocation", json={"tokens": 1}, headers=h
+            ),
         }
         for what, response in attempts.items():
             assert response.status_code == 404, f"{what}: {response.status_code} {response.text[:300]}"
             body = response.json()["error"]
-            assert world["ws"] not in body["message"] or what in ("bundle export", "exit report"), body
+            assert world["ws"] not in body["message"] or what in (
+                "bundle export",
+                "exit report",
+                "job submit",
+                "allocation",
+            ), body
     assert snapshot() == before
 
 

@@ -26,6 +26,7 @@ from finsandbox.access.authz import RULES, authorize
 from finsandbox.errors import NotFound, PermissionDenied
 from finsandbox.store import session_scope
 from finsandbox.store.models import ApiKey, Application, Assessment, Cohort, LedgerEntry, Review, Scorecard
+from finsandbox.store.models import Job as JobRow
 from finsandbox.store.models import Trial as TrialRow
 from tests.programme.helpers import ADAM, ALICE, BOB, DAN, GINA, OLIVE, SAM, admitted_use_case, make_cohort
 
@@ -115,6 +116,15 @@ TABLE: dict[tuple[str, str], dict[str, str]] = {
     ("key", "key.manage"): _inside(bank="ok", partner="ok", supervisor="denied", operator="denied"),
     ("trial", "trial.view"): _inside(bank="ok", partner="ok", supervisor="ok", operator="denied"),
     ("trial", "trial.launch"): _inside(bank="ok", partner="ok", supervisor="denied", operator="denied"),
+    ("workspace", "finetune.run"): _inside(bank="ok", partner="ok", supervisor="denied", operator="denied"),
+    ("workspace", "job.submit"): _inside(bank="ok", partner="ok", supervisor="denied", operator="denied"),
+    ("job", "job.view"): _inside(bank="ok", partner="ok", supervisor="ok", operator="ok"),
+    ("job", "job.cancel"): _inside(bank="ok", partner="ok", supervisor="denied", operator="ok"),
+    ("job", "job.resume"): _inside(bank="ok", partner="ok", supervisor="denied", operator="denied"),
+    ("workspace", "job.allocation.view"): _inside(bank="ok", partner="ok", supervisor="ok", operator="ok"),
+    ("workspace", "job.allocation.set"): _inside(
+        bank="denied", partner="denied", supervisor="denied", operator="ok"
+    ),
     ("scorecard", "scorecard.view"): _inside(bank="ok", partner="ok", supervisor="ok", operator="denied"),
     ("scorecard", "scorecard.build"): _inside(bank="ok", partner="ok", supervisor="ok", operator="denied"),
     ("scorecard", "review.open"): _inside(
@@ -164,6 +174,10 @@ def world(database_url: str) -> Iterator[dict[str, str]]:
         ws_id = ws.id
         key = create_key(s, ws, name="app", actor="test").key
         key_id = key.id
+        job = JobRow(workspace_id=ws_id, kind="batch_inference", params={}, estimate={}, created_by="test")
+        s.add(job)
+        s.flush()
+        job_id = job.id
     trial_id = make_trial(ws_id, rows("tiny/answers", 2, 1))
     with session_scope(write=True) as s:
         from tests.programme.helpers import user
@@ -176,6 +190,7 @@ def world(database_url: str) -> Iterator[dict[str, str]]:
             "assessment": s.scalars(select(Assessment.id)).first(),
             "workspace": ws_id,
             "key": key_id,
+            "job": job_id,
             "trial": trial_id,
             "scorecard": card.id,
             "review": review.id,
@@ -195,6 +210,7 @@ MODELS: dict[str, Any] = {
     "application": Application,
     "assessment": Assessment,
     "key": ApiKey,
+    "job": JobRow,
     "trial": TrialRow,
     "scorecard": Scorecard,
     "review": Review,

@@ -74,6 +74,21 @@ RULES: dict[str, Rule] = {
     "trial.view": _rule({"supervisor", "member"}, "only supervisors and workspace members see trials"),
     "trial.launch": _rule({"editor"}, "only owners and developers of the workspace launch trials"),
     "finetune.run": _rule({"editor"}, "only owners and developers of the workspace fine-tune models"),
+    # Jobs on the shared compute pool: the workspace's editors submit, cancel and resume; supervisors and
+    # operators read; the operator (who runs the pool) may also cancel, and alone sets allocations.
+    "job.view": _rule(
+        {"supervisor", "operator", "member"}, "only supervisors, operators and workspace members see jobs"
+    ),
+    "job.submit": _rule({"editor"}, "only owners and developers of the workspace submit jobs"),
+    "job.cancel": _rule(
+        {"editor", "operator"}, "only owners and developers of the workspace cancel its jobs"
+    ),
+    "job.resume": _rule({"editor"}, "only owners and developers of the workspace resume its jobs"),
+    "job.allocation.view": _rule(
+        {"supervisor", "operator", "member"},
+        "only supervisors, operators and workspace members see allocations",
+    ),
+    "job.allocation.set": _rule({"operator"}, "only operators set compute allocations"),
     "usage.view": _rule({"operator", "supervisor"}, "only operators and supervisors see compute usage"),
     "ledger.verify": _rule({"operator", "supervisor"}, "only operators and supervisors verify the ledger"),
     "cohort.dashboard": _rule({"supervisor"}, "only supervisors see the cohort dashboard of every use case"),
@@ -109,6 +124,8 @@ OPEN_ONLY = frozenset(
         "dataset.delete",
         "trial.launch",
         "finetune.run",
+        "job.submit",
+        "job.resume",
         "workspace.manage",
         "scorecard.build",
         "review.respond",
@@ -126,6 +143,8 @@ _DOING = {
     "dataset.delete": "delete datasets",
     "trial.launch": "launch trials",
     "finetune.run": "fine-tune models",
+    "job.submit": "take new jobs",
+    "job.resume": "resume jobs",
     "workspace.manage": "change its members or endpoints",
     "scorecard.build": "build scorecards",
     "review.respond": "respond to reviews",

@@ -3,7 +3,7 @@ and insights, for people with a personal token. Errors use the same JSON shape a
 
 from fastapi import APIRouter, Depends
 
-from finsandbox.api import programme, reports, reviews, scorecards, trials, workspaces
+from finsandbox.api import jobs, programme, reports, reviews, scorecards, trials, workspaces
 from finsandbox.api.deps import checked_json
 
 router = APIRouter(prefix="/api/v1", dependencies=[Depends(checked_json)])
@@ -13,5 +13,6 @@ router.include_router(reports.router)
 router.include_router(programme.router)
 router.include_router(workspaces.router)
 router.include_router(trials.router)
+router.include_router(jobs.router)
 
 __all__ = ["router"]

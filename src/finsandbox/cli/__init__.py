@@ -19,6 +19,7 @@ from finsandbox.cli import (
     framework,
     guard,
     insights,
+    job,
     key,
     ledger,
     plugins,
@@ -53,6 +54,7 @@ app.add_typer(framework.app, name="framework")
 app.add_typer(cohort.app, name="cohort")
 app.add_typer(application.app, name="application")
 app.add_typer(finetune.app, name="finetune")
+app.add_typer(job.app, name="job")
 app.command("insights")(insights.insights)
 app.command("plugins")(plugins.plugins)
 app.command("serve")(serve.serve)

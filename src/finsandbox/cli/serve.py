@@ -18,8 +18,11 @@ def serve(
         int, typer.Option(help="server processes; quotas and the ledger hold across them")
     ] = 1,
     log_level: Annotated[str, typer.Option(help="uvicorn log level")] = "info",
+    jobs: Annotated[
+        bool, typer.Option("--jobs/--no-jobs", help="run queued jobs in the background of this server")
+    ] = True,
 ) -> None:
-    """Run the gateway (and the API) with uvicorn."""
+    """Run the gateway (and the API) with uvicorn, and a job runner beside it."""
     import uvicorn
 
     from finsandbox.config import get_settings
@@ -27,6 +30,12 @@ def serve(
 
     settings = get_settings()
     upgrade()
+    if jobs:
+        # One runner in this (the supervising) process, whatever the number of server workers; more
+        # runners (`finsandbox job work`, other hosts) share the queue and its concurrency limit.
+        from finsandbox.jobs.runner import start_background
+
+        start_background()
     uvicorn.run(
         "finsandbox.app:create_app",
         factory=True,

@@ -14,6 +14,7 @@ from finsandbox.web import (
     auth,
     datasets,
     finetunes,
+    jobs,
     oversight,
     playground,
     reviews,
@@ -24,7 +25,18 @@ from finsandbox.web.base import CsrfFailed, LoginRequired, error_page, is_page_r
 from finsandbox.web.security import SessionMiddleware
 
 router = APIRouter()
-for _module in (auth, applications, workspaces, datasets, finetunes, playground, trials, reviews, oversight):
+for _module in (
+    auth,
+    applications,
+    workspaces,
+    datasets,
+    finetunes,
+    playground,
+    trials,
+    jobs,
+    reviews,
+    oversight,
+):
     router.include_router(_module.router)
 
 STATIC = Path(__file__).parent / "static"

@@ -34,7 +34,7 @@ NAV: dict[str, list[tuple[str, str]]] = {
         ("Insights", "/insights"),
         ("Ledger", "/ledger"),
     ],
-    "operator": [("Usage", "/operations"), ("Ledger", "/ledger")],
+    "operator": [("Usage", "/operations"), ("Allocations", "/operations/allocations"), ("Ledger", "/ledger")],
 }
 HOME = {"participant": "/dashboard", "supervisor": "/supervision", "operator": "/operations"}
 
