@@ -227,3 +227,25 @@ def test_bad_parameters_are_refused_naming_the_field(db: str, upstream, kind, pa
     with pytest.raises(FinsandboxError, match=message) as caught:
         submit(prog.workspace, kind, params)
     assert caught.value.param == field
+
+
+@pytest.mark.slow
+def test_a_job_runs_as_a_ray_task_when_configured(db: str, upstream, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The whole run in a Ray worker against the same database; the runner here keeps its heartbeat."""
+    pytest.importorskip("ray")
+    from finsandbox.config import get_settings
+
+    prog = workspace(upstream.url, rows=3)
+    job_id = submit(prog.workspace, "batch_inference", {"dataset": "questions", "endpoint": "stub"})
+    monkeypatch.setenv("FINSANDBOX_JOB_EXECUTOR", "ray")
+    get_settings.cache_clear()
+    try:
+        assert run_queue() == [(job_id, "succeeded")]
+    finally:
+        get_settings.cache_clear()
+        import ray
+
+        ray.shutdown()  # the runner keeps Ray up for the next job; this test process has no next job
+    done = job(job_id)
+    assert [line["row"] for line in artifact_lines(job_id)] == [0, 1, 2]
+    assert done.tokens > 0 and done.result["ok"] == 3 and done.runner is None

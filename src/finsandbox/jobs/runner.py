@@ -441,7 +441,31 @@ def _execute_on_ray(job_id: str, runner_id: str) -> str:
             configure_logging=False,
         )
     remote = ray.remote(_remote_execute)
-    return str(ray.get(remote.remote(job_id, runner_id, settings.resolved_database_url, str(settings.home))))
+    # While the task waits for a worker (and as long as it runs) this runner holds the job: keep its
+    # heartbeat fresh from here, so a slow start on the cluster is not taken for a dead runner.
+    halt = threading.Event()
+    keepalive = threading.Thread(
+        target=_keep_alive, args=(job_id, runner_id, halt, settings.job_heartbeat_seconds), daemon=True
+    )
+    keepalive.start()
+    try:
+        return str(
+            ray.get(remote.remote(job_id, runner_id, settings.resolved_database_url, str(settings.home)))
+        )
+    finally:
+        halt.set()
+        keepalive.join(timeout=settings.job_heartbeat_seconds + 5)
+
+
+def _keep_alive(job_id: str, runner_id: str, halt: threading.Event, every: float) -> None:
+    while not halt.wait(every):
+        try:
+            with session_scope(write=True) as s:
+                s.execute(
+                    update(Job).where(Job.id == job_id, Job.runner == runner_id).values(heartbeat_at=now())
+                )
+        except Exception:
+            log.exception("keeping job %s alive failed", job_id)
 
 
 def _remote_execute(job_id: str, runner_id: str, database_url: str, home: str) -> str:
