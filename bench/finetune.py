@@ -71,6 +71,9 @@ def main() -> None:
         f"demo rows: {len(rows)}, tokens per row: mean {sum(lengths) / len(lengths):.0f}, max {max(lengths)}"
     )
 
+    if args.no_throughput:
+        demo(loaded, args.max_cases, args.demo_steps)
+        return
     sample = rows[:16]
     forward = trainer.forward_tokens_per_second(loaded[0], loaded[1], sample, batch_size=4)
     print(f"baseline, forward only (batch 4): {forward:.0f} tokens/s")
@@ -84,10 +87,10 @@ def main() -> None:
         )
     if args.no_demo:
         return
-    demo(loaded, args.max_cases)
+    demo(loaded, args.max_cases, args.demo_steps)
 
 
-def demo(loaded: object, max_cases: int) -> None:
+def demo(loaded: object, max_cases: int, steps: int | None) -> None:
     from finsandbox.access import create_institution, create_user
     from finsandbox.demo import ENDPOINT, FINETUNE_PARAMS
     from finsandbox.evals.datasets import upload_dataset
@@ -110,11 +113,13 @@ def demo(loaded: object, max_cases: int) -> None:
         upload_dataset(s, user, ws, name="triage", filename=train_path().name, data=train_path().read_bytes())
 
     started = time.perf_counter()
-    outcome = run_finetune("bench-ft", "triage", parse_params(FINETUNE_PARAMS), actor="bench", loaded=loaded)
+    params = parse_params({**FINETUNE_PARAMS, **({"max_steps": steps} if steps else {})})
+    outcome = run_finetune("bench-ft", "triage", params, actor="bench", loaded=loaded)
     wall = time.perf_counter() - started
     t = outcome.provenance["training"]
     print(
-        f"demo fine-tune ({t['steps']} steps of 4, rank 8): {t['seconds']:.0f} s training, {wall:.0f} s with "
+        f"demo fine-tune ({t['steps']} steps of 4, rank 8, lr {params.learning_rate}): "
+        f"{t['seconds']:.0f} s training, {wall:.0f} s with "
         f"pseudonymisation, export and registration; {t['tokens']} tokens, "
         f"{t['tokens_per_second']:.0f} tokens/s; "
         f"loss {t['loss_curve'][0]:.3f} -> {t['loss_curve'][-1]:.3f}"

@@ -478,10 +478,10 @@ FINETUNE_DATASET = "fraud-triage-train"
 FINETUNE_PARAMS = {
     "rank": 8,
     "alpha": 16,
-    "learning_rate": 3e-3,
+    "learning_rate": 5e-3,
     "max_steps": 24,
     "batch_size": 4,
-    "max_seq_len": 256,
+    "max_seq_len": 320,
     "seed": 0,
 }
 FINETUNE_MAX_CASES = 20
