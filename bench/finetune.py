@@ -36,6 +36,8 @@ def main() -> None:
     parser.add_argument(
         "--max-cases", type=int, default=20, help="held-out cases per recipe in the comparison"
     )
+    parser.add_argument("--demo-steps", type=int, default=None, help="demo fine-tune steps")
+    parser.add_argument("--no-throughput", action="store_true", help="skip the throughput measurements")
     args = parser.parse_args()
 
     home = Path(tempfile.mkdtemp(prefix="finsandbox-bench-ft-"))
