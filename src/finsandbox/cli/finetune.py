@@ -41,6 +41,10 @@ def finetune_run(
     seed: Annotated[int | None, Opt("--seed")] = None,
     device: Annotated[str | None, Opt("--device", help="cpu (default), cuda or auto")] = None,
     lora_scale: Annotated[float | None, Opt("--lora-scale", help="scale the adapter is served at")] = None,
+    job: Annotated[
+        bool,
+        Opt("--job/--inline", help="queue it as a `finetune` job (charged to the allocation) or run it here"),
+    ] = False,
     as_json: JsonFlag = False,
     as_user: AsUser = None,
 ) -> None:
@@ -75,9 +79,28 @@ def finetune_run(
             )
         raise
     require_available()
+    who = f"user:{as_user}" if as_user else actor()
+    if job:
+        from finsandbox.access.authz import authorize
+        from finsandbox.jobs.service import as_dict, submit
+        from finsandbox.programme import get_workspace
+
+        with open_session() as s:
+            user = user_of(s, as_user)
+            ws = get_workspace(s, workspace, user=user)
+            if user is not None:
+                authorize(user, "job.submit", ws)
+            values = {"dataset": dataset, "base": base, **{k: v for k, v in flags.items() if v is not None}}
+            out = as_dict(submit(s, ws, "finetune", values, actor=who), slug=ws.slug)
+        if as_json:
+            print_json(out)
+        else:
+            console.print(
+                f"job {out['id']} queued (finetune for {workspace}); finsandbox job watch {out['id']}"
+            )
+        return
     with open_session(write=False) as s:  # migrates a fresh database first
         user_of(s, as_user)
-    who = f"user:{as_user}" if as_user else actor()
     with Progress(
         TextColumn("[bold]fine-tuning"),
         BarColumn(),
