@@ -92,3 +92,60 @@ def test_stop_is_honoured_when_streaming(client: TestClient, prog: Any) -> None:
     chunks = [json.loads(e) for e in events[:-1]]
     text = "".join(c["choices"][0]["delta"].get("content") or "" for c in chunks)
     assert text == full[: full.index(stop)]
+
+
+ACCOUNT_SCHEMA = {
+    "type": "object",
+    "properties": {
+        "customer": {"type": "string", "maxLength": 40},
+        "branch": {"type": "string", "enum": ["Central", "Wan Chai", "Mong Kok"]},
+        "balance": {"type": "integer"},
+    },
+    "required": ["customer", "branch", "balance"],
+    "additionalProperties": False,
+}
+
+
+@pytest.mark.parametrize("stream", [False, True])
+def test_json_schema_is_enforced_by_the_grammar(client: TestClient, prog: Any, stream: bool) -> None:
+    import jsonschema
+
+    body = {
+        "model": prog.endpoint,
+        "messages": [{"role": "user", "content": "Describe a bank account as JSON."}],
+        "temperature": 0,
+        "max_tokens": 120,
+        "stream": stream,
+        "response_format": {
+            "type": "json_schema",
+            "json_schema": {"name": "account", "schema": ACCOUNT_SCHEMA},
+        },
+    }
+    if stream:
+        with client.stream("POST", URL, json=body, headers=auth(prog.secret)) as response:
+            assert response.status_code == 200
+            text = ""
+            for line in response.iter_lines():
+                if line.startswith("data: {"):
+                    for choice in json.loads(line[6:]).get("choices") or []:
+                        text += choice["delta"].get("content") or ""
+    else:
+        response = client.post(URL, json=body, headers=auth(prog.secret))
+        assert response.status_code == 200, response.text
+        text = text_of(response.json())
+    jsonschema.validate(json.loads(text), ACCOUNT_SCHEMA)  # a 135M model, held to the schema
+
+
+def test_response_formats_are_put_in_llama_cpp_python_s_dialect() -> None:
+    from finsandbox.gateway.backends.base import ChatRequest
+    from finsandbox.gateway.backends.llamacpp import _for_worker
+
+    def sent(fmt: dict[str, Any]) -> Any:
+        return _for_worker(ChatRequest(messages=[], response_format=fmt)).response_format
+
+    schema = {"name": "account", "schema": ACCOUNT_SCHEMA}
+    assert sent({"type": "json_schema", "json_schema": schema}) == {
+        "type": "json_object",
+        "schema": ACCOUNT_SCHEMA,
+    }
+    assert sent({"type": "json_object"}) == {"type": "json_object"}

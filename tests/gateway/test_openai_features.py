@@ -54,12 +54,71 @@ def test_tools_are_refused_by_name_not_dropped(
     assert upstream_requests(upstream.url) == []
 
 
-def test_the_embedded_backend_refuses_a_json_schema_it_cannot_honour(
+def test_the_embedded_backend_refuses_tools_by_name(client: TestClient, db: str, make_programme: Any) -> None:
+    prog = make_programme()  # llamacpp: refused before any model is loaded
+    body = chat_body(prog.endpoint, tools=[{"type": "function", "function": {"name": "f", "parameters": {}}}])
+    error = assert_openai_error(client.post(URL, json=body, headers=auth(prog.secret)), 400, says="tool")
+    assert error["param"] == "tools"
+
+
+@pytest.mark.parametrize("name", ["frobnicate", "prompt", "best_of"])
+def test_an_unrecognized_argument_is_a_400_naming_it(
+    client: TestClient, remote: Any, upstream: processes.Process, name: str
+) -> None:
+    r = client.post(URL, json=chat_body("remote", **{name: 1}), headers=auth(remote.secret))
+    error = assert_openai_error(r, 400, says=f"unrecognized request argument supplied: {name}")
+    assert error["param"] == name
+    assert upstream_requests(upstream.url) == []
+
+
+@pytest.mark.parametrize(
+    ("params", "param"),
+    [
+        ({"temperature": 2.5}, "temperature"),
+        ({"top_p": 1.5}, "top_p"),
+        ({"n": 2}, "n"),
+        ({"presence_penalty": -3}, "presence_penalty"),
+        ({"frequency_penalty": 2.1}, "frequency_penalty"),
+        ({"top_logprobs": 21}, "top_logprobs"),
+        ({"seed": 2**64}, "seed"),
+        ({"stop": ["a", "b", "c", "d", "e"]}, "stop"),
+        ({"max_tokens": 10**30}, "max_tokens"),
+        ({"logit_bias": {"50256": 101}}, "logit_bias"),
+        ({"logit_bias": {"hello": 1}}, "logit_bias"),
+        ({"service_tier": "flex"}, "service_tier"),
+        ({"store": True}, "store"),
+        ({"logprobs": True}, "logprobs"),
+    ],
+)
+def test_an_out_of_range_or_unsupported_value_is_a_400_naming_it(
+    client: TestClient, remote: Any, upstream: processes.Process, params: dict, param: str
+) -> None:
+    r = client.post(URL, json=chat_body("remote", **params), headers=auth(remote.secret))
+    assert assert_openai_error(r, 400)["param"] == param
+    assert upstream_requests(upstream.url) == []
+
+
+def test_sampling_options_reach_an_openai_upstream(
+    client: TestClient, remote: Any, upstream: processes.Process
+) -> None:
+    options = {"presence_penalty": 0.5, "frequency_penalty": -0.5, "logit_bias": {"1234": -100}}
+    extra = {"user": "u-1", "metadata": {"team": "risk"}, "store": False, "service_tier": "auto", "n": 1}
+    r = client.post(URL, json=chat_body("remote", **options, **extra), headers=auth(remote.secret))
+    assert r.status_code == 200, r.text
+    sent = upstream_requests(upstream.url)[-1]
+    assert {k: sent[k] for k in options} == options
+    assert not {"user", "metadata", "store", "service_tier"} & set(sent)  # nothing for a provider to keep
+
+
+def test_the_embedded_backend_refuses_logit_bias_by_name(
     client: TestClient, db: str, make_programme: Any
 ) -> None:
-    prog = make_programme()  # llamacpp: refused before any model is loaded
-    body = chat_body(prog.endpoint, response_format={"type": "json_schema", "json_schema": SCHEMA})
-    assert_openai_error(client.post(URL, json=body, headers=auth(prog.secret)), 400, says="response_format")
+    prog = make_programme()
+    body = chat_body(prog.endpoint, logit_bias={"1": 5})
+    assert (
+        assert_openai_error(client.post(URL, json=body, headers=auth(prog.secret)), 400)["param"]
+        == "logit_bias"
+    )
 
 
 def test_an_unknown_response_format_is_a_400(client: TestClient, remote: Any) -> None:

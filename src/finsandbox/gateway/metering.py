@@ -9,7 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-from sqlalchemy import Connection
+from sqlalchemy import Connection, bindparam, func, select
 
 from finsandbox.gateway.quotas import Quotas, Reservation
 from finsandbox.gateway.writer import Job
@@ -42,6 +42,8 @@ class CallRecord:
     # `gateway.chat` for a caller's call; `gateway.check` for a call a guard made (the checker).
     kind: str = "gateway.chat"
     reservation: Reservation = field(default_factory=Reservation)
+    # The call came from its trial's own key (the run's key); only such calls can be replays.
+    trial_key: bool = False
 
 
 def ledger_payload(call: CallRecord) -> dict[str, Any]:
@@ -68,6 +70,39 @@ def ledger_payload(call: CallRecord) -> dict[str, Any]:
 
 
 _USAGE = UsageRecord.__table__.insert()
+_usage = UsageRecord.__table__
+_CALLS_IN_CASE = select(_usage.c.key_id, _usage.c.ledger_seq, _usage.c.replay_of).where(
+    _usage.c.trial_id == bindparam("t"),
+    _usage.c.case_id == bindparam("c"),
+    _usage.c.call_no.is_not(None),
+)
+_OWN_CALLS = select(func.count()).where(
+    _usage.c.trial_id == bindparam("t"),
+    _usage.c.case_id == bindparam("c"),
+    _usage.c.key_id == bindparam("k"),
+    _usage.c.call_no.is_not(None),
+)
+
+
+def replay_of(conn: Connection, call: CallRecord) -> tuple[int | None, int | None]:
+    """(this call's number within its case, the ledger seq of the call it repeats or None).
+
+    A trial run has a key of its own, and a resumed run a new one; a case's calls are made one
+    after another. So a run's n-th call for a case repeats an earlier run's n-th call for the same
+    case: the call that was in flight when that run crashed (its case was never stored, so the
+    resumed run makes it again). It is recorded, but metered once. Calls of other keys, or a case
+    calling the model again within one run, are never replays.
+    """
+    if not (call.trial_key and call.trial_id and call.case_id):
+        return None, None
+    params = {"t": call.trial_id, "c": call.case_id, "k": call.key_id}
+    number = int(conn.execute(_OWN_CALLS, params).scalar_one()) + 1
+    earlier: dict[str, list[int]] = {}
+    for key_id, seq, replayed in conn.execute(_CALLS_IN_CASE.order_by(_usage.c.ledger_seq), params):
+        if key_id != call.key_id:
+            earlier.setdefault(key_id, []).append(replayed or seq)
+    originals = [seqs[number - 1] for seqs in earlier.values() if len(seqs) >= number]
+    return number, (min(originals) if originals else None)
 
 
 class RecordCall(Job[int]):
@@ -80,10 +115,19 @@ class RecordCall(Job[int]):
         self.quotas = quotas
         self.payload = ledger_payload(call)
         self.seq = 0
+        self.call_no: int | None = None
+        self.replay_of: int | None = None
 
     def rows(self, conn: Connection) -> None:
         call = self.call
-        self.quotas.record(conn, call.key_id, call.prompt_tokens + call.completion_tokens, call.reservation)
+        self.call_no, self.replay_of = replay_of(conn, call)
+        tokens = call.prompt_tokens + call.completion_tokens
+        if self.replay_of is not None:
+            # The ledger keeps what the upstream reported; the meter and the quota count it once.
+            self.payload["replay_of"] = self.replay_of
+            self.payload["metered"] = False
+            tokens = 0
+        self.quotas.record(conn, call.key_id, tokens, call.reservation)
 
     def ledger(self, conn: Connection, head: Head) -> Head:
         call = self.call
@@ -109,10 +153,12 @@ class RecordCall(Job[int]):
                 "case_id": call.case_id,
                 "stream": call.stream,
                 "status": call.status,
-                "prompt_tokens": call.prompt_tokens,
-                "completion_tokens": call.completion_tokens,
+                "prompt_tokens": 0 if self.replay_of is not None else call.prompt_tokens,
+                "completion_tokens": 0 if self.replay_of is not None else call.completion_tokens,
                 "latency_ms": call.latency_ms,
                 "ledger_seq": head.seq,
+                "call_no": self.call_no,
+                "replay_of": self.replay_of,
             },
         )
         return head

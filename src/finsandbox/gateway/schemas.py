@@ -70,9 +70,12 @@ class StreamOptions(BaseModel):
 
 
 class ChatCompletionRequest(BaseModel):
-    """The fields the gateway honours; unknown fields are accepted and ignored (OpenAI clients send many)."""
+    """The OpenAI chat-completions parameters the gateway recognises; any other is a 400
+    (`unrecognized request argument supplied: NAME`, as OpenAI answers), so nothing a caller asks
+    for is silently dropped. Each recognised one is honoured, passed to a backend that declares it
+    (`Backend.supported_options`), or refused by name (see `service.with_features`)."""
 
-    model_config = ConfigDict(extra="allow")
+    model_config = ConfigDict(extra="forbid")
 
     model: str = Field(min_length=1)
     messages: list[Message] = Field(min_length=1)
@@ -85,13 +88,41 @@ class ChatCompletionRequest(BaseModel):
     stream: bool = False
     stream_options: StreamOptions | None = None
     n: int = Field(default=1, ge=1, le=1)
-    user: str | None = None
+    user: str | None = Field(default=None, max_length=256)
     response_format: ResponseFormat | None = None
+    # Sampling options passed to backends that declare them, refused by name by the others.
+    presence_penalty: float | None = Field(default=None, ge=-2, le=2)
+    frequency_penalty: float | None = Field(default=None, ge=-2, le=2)
+    logit_bias: dict[str, float] | None = Field(default=None, max_length=300)
+    # Log probabilities are not carried back through the guards: only "off" is accepted.
+    logprobs: bool | None = None
+    top_logprobs: int | None = Field(default=None, ge=0, le=20)
+    # Provider-side bookkeeping: the gateway never asks an upstream to keep a conversation.
+    store: bool | None = None
+    metadata: dict[str, str] | None = Field(default=None, max_length=16)
+    service_tier: Literal["auto", "default"] | None = None
     # Tool calling: recognised so that it is refused by name when the backend cannot honour it.
     tools: list[dict[str, Any]] | None = None
     tool_choice: str | dict[str, Any] | None = None
+    parallel_tool_calls: bool | None = None
     functions: list[dict[str, Any]] | None = None
     function_call: str | dict[str, Any] | None = None
+
+    @field_validator("logit_bias")
+    @classmethod
+    def _bias(cls, value: dict[str, float] | None) -> dict[str, float] | None:
+        for token, bias in (value or {}).items():
+            if not token.isdigit() or len(token) > 10:
+                raise ValueError(f"logit_bias keys are token ids; {token[:20]!r} is not one")
+            if not -100 <= bias <= 100:
+                raise ValueError("logit_bias values must be between -100 and 100")
+        return value
+
+    @property
+    def sampling_options(self) -> dict[str, Any]:
+        """The sampling parameters set in this request that only some backends honour."""
+        names = ("presence_penalty", "frequency_penalty", "logit_bias")
+        return {name: getattr(self, name) for name in names if getattr(self, name) is not None}
 
     @property
     def wants_tools(self) -> bool:
@@ -217,6 +248,8 @@ def invalid_from(exc: ValidationError) -> InvalidRequest:
     msg = first["msg"]
     if first["type"] == "missing":
         return InvalidRequest(f"missing required field '{loc}'", param=loc)
+    if first["type"] == "extra_forbidden" and len(first["loc"]) == 1:
+        return InvalidRequest(f"unrecognized request argument supplied: {loc}", param=loc)
     if loc == "messages" and first["type"] == "too_short":
         return InvalidRequest("'messages' must contain at least one message", param=loc)
     return InvalidRequest(f"invalid value for '{loc}': {msg}", param=loc)

@@ -393,6 +393,7 @@ class Call:
             trial_id=a.trial_id,
             case_id=a.case_id,
             reservation=a.reservation,
+            trial_key=a.trial_key,
             stream=self.stream,
             status=outcome.status,
             prompt_tokens=usage.prompt_tokens,
@@ -506,6 +507,29 @@ def with_features(req: ChatCompletionRequest, request: ChatRequest, admitted: Ad
             param="tools",
             code="unsupported_parameter",
         )
+    if req.store:
+        raise InvalidRequest(
+            "the gateway never asks a model provider to store a conversation; send store false or omit it",
+            param="store",
+            code="unsupported_parameter",
+        )
+    if req.logprobs or req.top_logprobs:
+        raise InvalidRequest(
+            "log probabilities are not returned through the gateway's output guards; "
+            "omit logprobs and top_logprobs",
+            param="logprobs" if req.logprobs else "top_logprobs",
+            code="unsupported_parameter",
+        )
+    options = req.sampling_options
+    for name in options:
+        if name not in backend.supported_options:
+            raise InvalidRequest(
+                f"endpoint {admitted.endpoint!r} ({admitted.backend_kind} backend) does not support {name}",
+                param=name,
+                code="unsupported_parameter",
+            )
+    if options:
+        request = replace(request, options=options)
     fmt = req.response_format
     if fmt is None or fmt.type == "text":
         return request

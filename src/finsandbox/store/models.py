@@ -208,6 +208,11 @@ class UsageRecord(Base):
     completion_tokens: Mapped[int] = mapped_column(Integer, default=0)
     latency_ms: Mapped[float] = mapped_column(Float, default=0.0)
     ledger_seq: Mapped[int | None] = mapped_column(BigInteger, nullable=True)
+    # A trial's own calls: the call's number within its case in this run (1, 2, ...). A resumed
+    # run's call whose number an earlier run of the trial already reached repeats that call (the
+    # one in flight at a crash): `replay_of` is the first one's ledger seq and it is metered at 0.
+    call_no: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    replay_of: Mapped[int | None] = mapped_column(BigInteger, nullable=True)
 
 
 class LedgerEntry(Base):

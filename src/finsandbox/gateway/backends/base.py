@@ -28,6 +28,9 @@ class ChatRequest:
     stop: list[str] = field(default_factory=list)
     # OpenAI's response_format (json_object / json_schema), only for backends that declare support.
     response_format: dict[str, Any] | None = None
+    # Sampling options (presence_penalty, frequency_penalty, logit_bias), only for backends that
+    # declare them in `supported_options`.
+    options: dict[str, Any] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -66,6 +69,7 @@ class Backend(ABC):
     # never silently dropped.
     supports_tools: ClassVar[bool] = False
     supports_response_format: ClassVar[bool] = False
+    supported_options: ClassVar[frozenset[str]] = frozenset()
 
     def __init__(self, config: BaseModel) -> None:
         self.config = config

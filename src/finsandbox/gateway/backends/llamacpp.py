@@ -23,6 +23,7 @@ import secrets
 import sys
 import threading
 from collections.abc import AsyncIterator
+from dataclasses import replace
 from pathlib import Path
 from typing import Any, ClassVar
 
@@ -85,10 +86,30 @@ class _Slot:
 _key_lock = threading.Lock()
 
 
+def _for_worker(request: ChatRequest) -> ChatRequest:
+    """OpenAI's response_format in llama-cpp-python's dialect, which turns it into a grammar that
+    constrains sampling: `json_object` with an optional `schema` (it has no `json_schema` type)."""
+    fmt = request.response_format
+    if fmt is None:
+        return request
+    if fmt.get("type") == "json_schema":
+        schema = (fmt.get("json_schema") or {}).get("schema")
+        converted: dict[str, Any] = {"type": "json_object"}
+        if schema:
+            converted["schema"] = schema
+        return replace(request, response_format=converted)
+    return request
+
+
 @backend("llamacpp")
 class LlamaCppBackend(Backend):
     kind: ClassVar[str] = "llamacpp"
     Config: ClassVar[type[BaseModel]] = LlamaCppConfig
+    # Structured output through llama.cpp's grammar (see `_for_worker`); tool calling is not
+    # offered: llama-cpp-python's generic chat handler cannot tell a tool call from text for
+    # most chat templates, so a tools request is refused by name rather than half-honoured.
+    supports_response_format: ClassVar[bool] = True
+    supported_options: ClassVar[frozenset[str]] = frozenset({"presence_penalty", "frequency_penalty"})
 
     def __init__(self, config: BaseModel) -> None:
         super().__init__(config)
@@ -200,6 +221,7 @@ class LlamaCppBackend(Backend):
         )
 
     async def complete(self, request: ChatRequest) -> ChatResult:
+        request = _for_worker(request)
         slot = self._take_slot()
         try:
             incarnation, client = await self._client(slot)
@@ -214,6 +236,7 @@ class LlamaCppBackend(Backend):
         return self._stream(request)
 
     async def _stream(self, request: ChatRequest) -> AsyncIterator[ChatChunk]:
+        request = _for_worker(request)
         slot = self._take_slot()
         try:
             incarnation, client = await self._client(slot)

@@ -57,6 +57,9 @@ class OpenAIBackend(Backend):
     kind: ClassVar[str] = "openai"
     Config: ClassVar[type[BaseModel]] = OpenAIConfig
     supports_response_format: ClassVar[bool] = True
+    supported_options: ClassVar[frozenset[str]] = frozenset(
+        {"presence_penalty", "frequency_penalty", "logit_bias"}
+    )
 
     def __init__(self, config: BaseModel) -> None:
         super().__init__(config)
@@ -114,6 +117,7 @@ class OpenAIBackend(Backend):
             body["stop"] = request.stop
         if request.response_format is not None:
             body["response_format"] = request.response_format
+        body.update(request.options)
         if stream:
             body["stream_options"] = {"include_usage": True}
         return body
