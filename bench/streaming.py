@@ -11,6 +11,13 @@ from the stub and through the gateway (interleaved) and prints, as medians over 
 - tokens/s: the reply's tokens over the time from the request to its last text.
 
     python bench/streaming.py [--tokens-per-s 100] [--tokens 128] [--rounds 5] [--db sqlite|postgresql]
+                              [--embedded]
+
+With `--embedded` the model is the embedded one instead of the stub: SmolLM2 (the `llamacpp`
+backend's default GGUF) through the gateway, against llama-cpp-python called directly in this
+process with the same file, context and threads; greedy (temperature 0), `--tokens` at most.
+Tokens are the model's own (one content delta per token when called directly); tokens/s is the
+completion tokens over the time from the request to the last text.
 
 The issue's targets: time to first text within 100 ms of direct, tokens/s at least 95% of direct.
 """
@@ -53,18 +60,36 @@ class Run:
         return self.tokens / (self.total_ms / 1000) if self.total_ms else 0.0
 
 
+EMBEDDED_PROMPT = "Tell me about time deposits at a bank."
+
+
 def reply(tokens: int) -> str:
     base = REPLY.split(" ")
     words = (base * (tokens // len(base) + 1))[:tokens]
     return " ".join(words)
 
 
-def stream_once(client: httpx.Client, url: str, headers: dict[str, str], model: str, tokens: int) -> Run:
-    body = {
+def stream_once(
+    client: httpx.Client,
+    url: str,
+    headers: dict[str, str],
+    model: str,
+    tokens: int,
+    *,
+    embedded: bool = False,
+) -> Run:
+    body: dict[str, object] = {
         "model": model,
         "messages": [{"role": "user", "content": "Tell me about your time deposits."}],
         "stream": True,
     }
+    if embedded:
+        body.update(
+            messages=[{"role": "user", "content": EMBEDDED_PROMPT}],
+            temperature=0,
+            max_tokens=tokens,
+            stream_options={"include_usage": True},
+        )
     started = time.perf_counter()
     first = last = 0.0
     chunks = 0
@@ -78,6 +103,8 @@ def stream_once(client: httpx.Client, url: str, headers: dict[str, str], model: 
             event = json.loads(line[6:])
             if "error" in event:
                 raise SystemExit(f"{url}: the stream failed: {event['error']}")
+            if embedded and event.get("usage"):
+                tokens = int(event["usage"]["completion_tokens"])
             for choice in event.get("choices") or []:
                 piece = (choice.get("delta") or {}).get("content") or ""
                 if piece:
@@ -89,6 +116,78 @@ def stream_once(client: httpx.Client, url: str, headers: dict[str, str], model: 
     return Run((first - started) * 1000, chunks, tokens, (last - started) * 1000, text)
 
 
+class DirectModel:
+    """llama-cpp-python in this process, loaded as the gateway's model worker loads it."""
+
+    def __init__(self) -> None:
+        # As the backend starts its workers: OpenMP's busy-waiting threads would otherwise spin
+        # against every other process on a small machine (see gateway/backends/llamacpp.py).
+        os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
+        from llama_cpp import Llama
+
+        from finsandbox.config import get_settings
+        from finsandbox.gateway.backends.llamacpp import bundled_model_path
+
+        settings = get_settings()
+        self.llm = Llama(
+            model_path=str(settings.model_path or bundled_model_path()),
+            n_ctx=settings.model_context,
+            n_threads=settings.model_threads or os.cpu_count() or 2,
+            verbose=False,
+        )
+
+    def stream(self, tokens: int) -> Run:
+        started = time.perf_counter()
+        first = last = 0.0
+        chunks = 0
+        text = ""
+        self.llm.reset()  # every prompt from an empty context, as the worker does
+        for event in self.llm.create_chat_completion(
+            messages=[{"role": "user", "content": EMBEDDED_PROMPT}],
+            temperature=0,
+            max_tokens=tokens,
+            stream=True,
+        ):
+            piece = event["choices"][0]["delta"].get("content") or ""  # type: ignore[index]
+            if piece:
+                now = time.perf_counter()
+                first = first or now
+                last = now
+                chunks += 1
+                text += piece
+        return Run((first - started) * 1000, chunks, chunks, (last - started) * 1000, text)
+
+
+def embedded(args: argparse.Namespace) -> None:
+    """SmolLM2 through the gateway (llamacpp endpoint) against llama-cpp-python directly."""
+    from finsandbox.programme import add_endpoint
+    from finsandbox.store import session_scope
+    from finsandbox.store.models import Workspace
+    from finsandbox.testing import processes
+
+    secret = set_up_workspace("http://127.0.0.1:9", key=True)  # its stub endpoint is not used
+    with session_scope(write=True) as s:
+        ws = s.query(Workspace).filter_by(slug="bench").one()
+        add_endpoint(s, ws, name="smollm2", backend="llamacpp", config={}, actor="bench")
+    direct = DirectModel()
+    with processes.server() as gateway, httpx.Client(timeout=300) as client:
+        print(
+            f"finsandbox streaming benchmark: embedded SmolLM2, greedy, at most {args.tokens} tokens, "
+            f"{args.rounds} round(s), database {args.db}, default guard policy, {os.cpu_count()} CPU(s), "
+            f"Python {sys.version.split()[0]}, load average {load_average()}"
+        )
+        auth = {"Authorization": f"Bearer {secret}"}
+        direct.stream(args.tokens)  # warm up (and start the gateway's model worker)
+        stream_once(client, gateway.url, auth, "smollm2", args.tokens, embedded=True)
+        runs_direct: list[Run] = []
+        via: list[Run] = []
+        for _ in range(args.rounds):
+            runs_direct.append(direct.stream(args.tokens))
+            via.append(stream_once(client, gateway.url, auth, "smollm2", args.tokens, embedded=True))
+        print_table(runs_direct, via)
+        print(f"load average at the end {load_average()}")
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
@@ -97,6 +196,7 @@ def main() -> int:
     parser.add_argument("--tokens", type=int, default=128, help="tokens (words) in the reply")
     parser.add_argument("--rounds", type=int, default=5)
     parser.add_argument("--db", choices=("sqlite", "postgresql"), default="sqlite")
+    parser.add_argument("--embedded", action="store_true", help="the embedded model instead of the stub")
     args = parser.parse_args()
     text = reply(args.tokens)
 
@@ -106,6 +206,9 @@ def main() -> int:
         os.environ.pop("FINSANDBOX_REDIS_URL", None)
         with database(args.db, home) as db_url:
             os.environ["FINSANDBOX_DATABASE_URL"] = db_url
+            if args.embedded:
+                embedded(args)
+                return 0
             from finsandbox.testing import processes
 
             with processes.upstream() as upstream:

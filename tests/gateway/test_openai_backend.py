@@ -11,6 +11,7 @@ import json
 from collections.abc import Callable, Iterator
 from typing import Any
 
+import aiohttp
 import httpx
 import pytest
 from starlette.testclient import TestClient
@@ -198,47 +199,51 @@ def test_slow_upstream_is_504_and_not_retried(
     assert [r.status for r in usage_rows()] == ["error:upstream_timeout"]
 
 
-# --- retries, on the backend itself with a scripted transport ---------------------------------------
+# --- retries, on the backend itself with a scripted connection step ------------------------------
 
-OK_BODY = {
-    "choices": [{"message": {"role": "assistant", "content": "fine"}, "finish_reason": "stop"}],
-    "usage": {"prompt_tokens": 1, "completion_tokens": 1},
-}
+OK_REPLY = "fine"
+Step = Callable[[str, Any], None]
 
 
 def scripted_backend(
-    monkeypatch: pytest.MonkeyPatch, script: list[Callable[[httpx.Request], httpx.Response]], retries: int = 2
-) -> tuple[OpenAIBackend, list[httpx.Request]]:
-    """A backend whose HTTP calls run `script` in turn; returns it and the requests it made.
+    monkeypatch: pytest.MonkeyPatch, upstream_url: str, script: list[Step], retries: int = 2, **config: Any
+) -> tuple[OpenAIBackend, list[int]]:
+    """A backend whose requests each run the next step of `script` when they ask for a connection.
 
-    The script replaces httpx's network transport, so the backend's own client, timeouts and
-    retry loop run unchanged.
+    A step either refuses the connection (as a closed port does) or sets how the stub upstream
+    answers; the backend's own client, timeouts and retry loop then run unchanged over the network.
     """
-    seen: list[httpx.Request] = []
+    seen: list[int] = []
+    connect = aiohttp.TCPConnector.connect
 
-    async def handle(_transport: httpx.AsyncHTTPTransport, request: httpx.Request) -> httpx.Response:
-        seen.append(request)
-        return script[min(len(seen), len(script)) - 1](request)
+    async def scripted(connector: aiohttp.TCPConnector, req: Any, *args: Any, **kwargs: Any) -> Any:
+        seen.append(len(seen) + 1)
+        script[min(len(seen), len(script)) - 1](upstream_url, req)
+        return await connect(connector, req, *args, **kwargs)
 
-    monkeypatch.setattr(httpx.AsyncHTTPTransport, "handle_async_request", handle)
-    backend = OpenAIBackend(OpenAIConfig(base_url="http://upstream.test/v1", model="m", retries=retries))
+    monkeypatch.setattr(aiohttp.TCPConnector, "connect", scripted)
+    backend = OpenAIBackend(OpenAIConfig(**upstream_config(upstream_url, retries=retries, **config)))
     return backend, seen
 
 
-def refuse(request: httpx.Request) -> httpx.Response:
-    raise httpx.ConnectError("connection refused", request=request)
+def control(upstream_url: str, **state: Any) -> None:
+    httpx.post(f"{upstream_url}/_control", json=state, timeout=5).raise_for_status()
 
 
-def answer(_request: httpx.Request) -> httpx.Response:
-    return httpx.Response(200, json=OK_BODY)
+def refuse(_url: str, req: Any) -> None:
+    raise aiohttp.ClientConnectorError(req.connection_key, ConnectionRefusedError(111, "Connection refused"))
 
 
-def time_out(request: httpx.Request) -> httpx.Response:
-    raise httpx.ReadTimeout("read timed out", request=request)
+def answer(url: str, _req: Any) -> None:
+    control(url, reply=OK_REPLY, fail_status=None, delay_ms=0)
 
 
-def server_error(_request: httpx.Request) -> httpx.Response:
-    return httpx.Response(500, json={"error": {"message": "boom"}})
+def time_out(url: str, _req: Any) -> None:
+    control(url, reply=OK_REPLY, fail_status=None, delay_ms=1500)  # past the 0.3 s read timeout
+
+
+def server_error(url: str, _req: Any) -> None:
+    control(url, reply=OK_REPLY, fail_status=500, delay_ms=0)
 
 
 def run(backend: OpenAIBackend) -> Any:
@@ -251,24 +256,33 @@ def run(backend: OpenAIBackend) -> Any:
     return asyncio.run(go())
 
 
-def test_connection_failures_are_retried_then_succeed(monkeypatch: pytest.MonkeyPatch) -> None:
-    backend, seen = scripted_backend(monkeypatch, [refuse, refuse, answer], retries=2)
-    assert run(backend).text == "fine"
+@pytest.fixture
+def stub(upstream: processes.Process) -> Iterator[str]:
+    yield upstream.url
+    control(upstream.url, reply=None)
+
+
+def test_connection_failures_are_retried_then_succeed(monkeypatch: pytest.MonkeyPatch, stub: str) -> None:
+    backend, seen = scripted_backend(monkeypatch, stub, [refuse, refuse, answer], retries=2)
+    assert run(backend).text == OK_REPLY
     assert len(seen) == 3
+    assert len(upstream_requests(stub)) == 1
 
 
-def test_connection_failures_past_the_retries_are_503(monkeypatch: pytest.MonkeyPatch) -> None:
-    backend, seen = scripted_backend(monkeypatch, [refuse], retries=2)
+def test_connection_failures_past_the_retries_are_503(monkeypatch: pytest.MonkeyPatch, stub: str) -> None:
+    backend, seen = scripted_backend(monkeypatch, stub, [refuse], retries=2)
     with pytest.raises(UpstreamUnavailable, match="cannot be reached"):
         run(backend)
     assert len(seen) == 3
+    assert upstream_requests(stub) == []
 
 
 @pytest.mark.parametrize(("step", "error"), [(time_out, UpstreamTimeout), (server_error, UpstreamError)])
 def test_other_failures_are_never_retried(
-    monkeypatch: pytest.MonkeyPatch, step: Callable[[httpx.Request], httpx.Response], error: type
+    monkeypatch: pytest.MonkeyPatch, stub: str, step: Step, error: type
 ) -> None:
-    backend, seen = scripted_backend(monkeypatch, [step, answer], retries=3)
+    backend, seen = scripted_backend(monkeypatch, stub, [step, answer], retries=3, read_timeout=0.3)
     with pytest.raises(error):
         run(backend)
     assert len(seen) == 1
+    assert len(upstream_requests(stub)) == 1

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import asyncio
 import copy
 import threading
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 import pytest
@@ -19,6 +21,7 @@ from finsandbox.guards import (
     default_policy,
     guard,
     parse_policy,
+    steps,
 )
 
 _release = threading.Event()
@@ -69,6 +72,57 @@ def test_a_guard_that_times_out_blocks_input_and_output() -> None:
         assert pipeline.check_output("fine", GuardContext()).action is Action.BLOCK
     finally:
         _release.set()
+
+
+_hold = threading.Event()
+
+
+@guard("test_hangs_until_released")
+class HeldGuard(Guard):
+    def check(self, text: str, context: GuardContext) -> Decision:
+        _hold.wait(10)
+        return self.allow(text)
+
+
+def test_awaited_check_blocks_on_the_guard_that_overran_and_keeps_the_earlier_decisions() -> None:
+    """On an event loop the guards run as one job; the one that overruns is named, and the decisions
+    before it are kept, as when each guard ran under its own timeout."""
+    policy = parse_policy(
+        "limits:\n  timeout_ms: 5000\ninput:\n  - guard: pii\n  - guard: test_hangs_until_released\n"
+        "    timeout_ms: 50\n"
+    )
+    pipeline = Pipeline.from_policy(policy)
+    messages = [{"role": "user", "content": "my HKID is A123456(3)"}]
+    try:
+        result = asyncio.run(pipeline.acheck_messages(messages, GuardContext()))
+    finally:
+        _hold.set()
+    assert result.action is Action.BLOCK and result.messages is None
+    assert [(d.guard, d.action) for d in result.decisions] == [
+        ("pii", Action.REDACT),
+        ("test_hangs_until_released", Action.BLOCK),
+    ]
+    assert "timed out after 50 ms" in result.decisions[1].reason
+    assert result.decisions[1].location == "messages[0]"
+
+
+def test_a_check_that_cannot_start_because_every_guard_thread_is_stuck_blocks(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    stuck = threading.Event()
+    pool = ThreadPoolExecutor(max_workers=1)
+    pool.submit(stuck.wait, 10)  # the only guard thread, taken by a guard that hangs
+    monkeypatch.setattr(steps, "_pool", pool)
+    try:
+        pipeline = pipeline_with("pii", timeout_ms=50)
+        result = pipeline.check_messages(USER, GuardContext())
+        assert result.action is Action.BLOCK
+        assert result.blocked_by is not None and result.blocked_by.guard == "pii"
+        assert "timed out" in result.blocked_by.reason
+        assert asyncio.run(pipeline.acheck_output("fine", GuardContext())).action is Action.BLOCK
+    finally:
+        stuck.set()
+        pool.shutdown(wait=False)
 
 
 def test_raise_if_blocked_gives_a_400_that_names_guard_and_reason() -> None:

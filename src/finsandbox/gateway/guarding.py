@@ -109,7 +109,7 @@ class GuardedCall:
 
     async def check_input(self, messages: list[dict[str, Any]]) -> list[dict[str, Any]] | None:
         """The messages as the backend may see them (redacted), or None when a guard blocked them."""
-        result = await anyio.to_thread.run_sync(self.pipeline.check_messages, messages, self.context)
+        result = await self.pipeline.acheck_messages(messages, self.context)
         self._keep(result.decisions)
         if result.action is Action.BLOCK or result.messages is None:
             return None
@@ -128,14 +128,14 @@ class GuardedCall:
         aside = frozenset(d["guard"] for d in self.decisions if d["action"] == "block")
         pipeline = probe_pipeline_for(self.policy_text, aside)
         context = replace(self.context, conversation=ConversationState())
-        result = await anyio.to_thread.run_sync(pipeline.check_messages, messages, context)
+        result = await pipeline.acheck_messages(messages, context)
         if result.action is Action.BLOCK or result.messages is None:
             return None
         return result.messages
 
     async def check_output(self, text: str) -> str | None:
         """The reply as the caller may see it, or None when a guard blocked it."""
-        result = await anyio.to_thread.run_sync(self.pipeline.check_output, text, self.context)
+        result = await self.pipeline.acheck_output(text, self.context)
         self._keep(result.decisions)
         if result.action is Action.BLOCK or result.text is None:
             return None

@@ -15,7 +15,7 @@ from finsandbox.errors import ConfigError, InvalidRequest
 from finsandbox.guards.base import Action, Decision, GuardContext, get_guard, worst
 from finsandbox.guards.errors import GuardBlocked, InputTooLarge
 from finsandbox.guards.policy import GuardPolicy
-from finsandbox.guards.steps import Step, run_chain, run_one
+from finsandbox.guards.steps import Step, run_chain, run_one, watched, watched_async
 from finsandbox.guards.stream import StreamGuard
 
 
@@ -42,7 +42,12 @@ class PipelineResult:
 
 
 class Pipeline:
-    """A guard policy made executable. Methods are synchronous; call them from a worker thread."""
+    """A guard policy made executable.
+
+    `check_messages` and `check_output` block their caller (call them from a worker thread);
+    `acheck_messages` and `acheck_output` are the same checks awaited on an event loop. Each runs
+    as one watched job in the guard pool (see `steps`), every guard under its own timeout.
+    """
 
     def __init__(self, policy: GuardPolicy, input_steps: list[Step], output_steps: list[Step]) -> None:
         self.policy = policy
@@ -80,7 +85,21 @@ class Pipeline:
     # -- input ---------------------------------------------------------------------------------
 
     def check_messages(self, messages: list[dict[str, Any]], context: GuardContext) -> PipelineResult:
-        """Check every text of an OpenAI-shaped message list; returns redacted copies in the same shape.
+        """Check every text of an OpenAI-shaped message list; returns redacted copies in the same shape."""
+        return watched(self._check_messages, messages, context, on_timeout=_blocked, idle=self._idle("input"))
+
+    async def acheck_messages(self, messages: list[dict[str, Any]], context: GuardContext) -> PipelineResult:
+        """`check_messages` on an event loop, holding no thread while the guards run."""
+        return await watched_async(
+            self._check_messages, messages, context, on_timeout=_blocked, idle=self._idle("input")
+        )
+
+    def _idle(self, direction: str) -> Step | None:
+        steps = self.input_steps if direction == "input" else self.output_steps
+        return steps[0] if steps else None
+
+    def _check_messages(self, messages: list[dict[str, Any]], context: GuardContext) -> PipelineResult:
+        """The checks of `check_messages`.
 
         A message may carry "finsandbox_source": "retrieved" to mark indirect-injection content (it is
         removed from the copies); tool results count as retrieved. Non-text parts pass unchanged.
@@ -156,6 +175,15 @@ class Pipeline:
 
     def check_output(self, text: str, context: GuardContext) -> PipelineResult:
         """Check a complete model reply; all output guards run in policy order."""
+        return watched(self._check_output, text, context, on_timeout=_blocked, idle=self._idle("output"))
+
+    async def acheck_output(self, text: str, context: GuardContext) -> PipelineResult:
+        """`check_output` on an event loop, holding no thread while the guards run."""
+        return await watched_async(
+            self._check_output, text, context, on_timeout=_blocked, idle=self._idle("output")
+        )
+
+    def _check_output(self, text: str, context: GuardContext) -> PipelineResult:
         context = self._output_context(context)
         new, decisions, blocked = self._run_chain(self.output_steps, text or "", context, "output")
         if blocked:
@@ -171,6 +199,11 @@ class Pipeline:
         return replace(
             context, direction="output", role="assistant", source="model", customer_facing=customer_facing
         )
+
+
+def _blocked(decisions: list[Decision]) -> PipelineResult:
+    """The result of a check given up on because a guard overran its timeout (the last decision)."""
+    return PipelineResult(Action.BLOCK, decisions)
 
 
 def _default_source(role: str) -> str:
