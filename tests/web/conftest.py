@@ -121,7 +121,10 @@ def site(database_url: str) -> Iterator[Site]:
     with upstream() as up:
         built = _build(up.url)
         try:
-            with server(env={"FINSANDBOX_DATABASE_URL": database_url}) as srv:
+            # Two slots in the pool: a job left "running" by a runner elsewhere (the Jobs test) holds one
+            # until its heartbeat goes stale, and must not keep the server's own runner waiting that long.
+            env = {"FINSANDBOX_DATABASE_URL": database_url, "FINSANDBOX_JOB_CONCURRENCY": "2"}
+            with server(env=env) as srv:
                 yield Site(
                     url=srv.url,
                     upstream_url=up.url,
