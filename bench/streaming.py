@@ -63,6 +63,12 @@ class Run:
 EMBEDDED_PROMPT = "Tell me about time deposits at a bank."
 
 
+def cpu_seconds(pid: int) -> float:
+    """User and system CPU time of a process so far (Linux /proc), threads included."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
 def reply(tokens: int) -> str:
     base = REPLY.split(" ")
     words = (base * (tokens // len(base) + 1))[:tokens]
@@ -181,10 +187,13 @@ def embedded(args: argparse.Namespace) -> None:
         stream_once(client, gateway.url, auth, "smollm2", args.tokens, embedded=True)
         runs_direct: list[Run] = []
         via: list[Run] = []
+        spent = 0.0
         for _ in range(args.rounds):
             runs_direct.append(direct.stream(args.tokens))
+            before = cpu_seconds(gateway.proc.pid)
             via.append(stream_once(client, gateway.url, auth, "smollm2", args.tokens, embedded=True))
-        print_table(runs_direct, via)
+            spent += cpu_seconds(gateway.proc.pid) - before
+        print_table(runs_direct, via, spent / args.rounds)
         print(f"load average at the end {load_average()}")
 
 
@@ -228,16 +237,19 @@ def main() -> int:
                     stream_once(client, gateway.url, auth, "stub", args.tokens)
                     direct: list[Run] = []
                     via: list[Run] = []
+                    spent = 0.0
                     for _ in range(args.rounds):
                         direct.append(stream_once(client, upstream.url, {}, "stub-model", args.tokens))
+                        before = cpu_seconds(gateway.proc.pid)
                         via.append(stream_once(client, gateway.url, auth, "stub", args.tokens))
+                        spent += cpu_seconds(gateway.proc.pid) - before
                     if via[-1].text.split() != text.split():
                         raise SystemExit("the gateway's stream differs from the reply")
-                    print_table(direct, via)
+                    print_table(direct, via, spent / args.rounds)
     return 0
 
 
-def print_table(direct: list[Run], via: list[Run]) -> None:
+def print_table(direct: list[Run], via: list[Run], gateway_cpu_s: float) -> None:
     def med(runs: list[Run], attr: str) -> float:
         return statistics.median(getattr(r, attr) for r in runs)
 
@@ -254,7 +266,8 @@ def print_table(direct: list[Run], via: list[Run]) -> None:
         f"first text +{added:.1f} ms (target <= {TARGET_FIRST_TEXT_MS:g}): "
         f"{'MET' if added <= TARGET_FIRST_TEXT_MS else 'MISSED'}; tokens/s ratio {rate:.3f} "
         f"(target >= {TARGET_RATE:g}): {'MET' if rate >= TARGET_RATE else 'MISSED'}; "
-        f"{med(via, 'chunks'):.0f} chunks through the gateway for {med(direct, 'chunks'):.0f} direct"
+        f"{med(via, 'chunks'):.0f} chunks through the gateway for {med(direct, 'chunks'):.0f} direct; "
+        f"the gateway process spent {gateway_cpu_s * 1000:.0f} ms of CPU per streamed reply"
     )
 
 

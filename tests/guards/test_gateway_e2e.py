@@ -27,7 +27,9 @@ def stack() -> Iterator[tuple[processes.Process, processes.Process]]:
 @pytest.fixture
 def env(db: str, stack):  # type: ignore[no-untyped-def]
     up, gw = stack
-    httpx.post(f"{up.url}/_control", json={"clear": True, "reply": None, "fail_status": None})
+    httpx.post(
+        f"{up.url}/_control", json={"clear": True, "reply": None, "fail_status": None, "tokens_per_s": 0}
+    )
     prog = make_programme(
         endpoint="stub", backend="openai", config={"base_url": f"{up.url}/v1", "model": "m"}
     )
@@ -134,8 +136,11 @@ def test_a_blocked_stream_never_emits_the_blocked_text(env) -> None:  # type: ig
     up, client, prog = env
     canary = _canary()
     safe = "This is a perfectly ordinary sentence about deposit rates. " * 3
+    # At a model's pace (the gateway checks a stream at most every 50 ms, so a reply that arrives
+    # all at once would be checked whole at its end).
     httpx.post(
-        f"{up.url}/_control", json={"reply": f"{safe}Here is the secret {canary} and more words after it."}
+        f"{up.url}/_control",
+        json={"reply": f"{safe}Here is the secret {canary} and more words after it.", "tokens_per_s": 100},
     )
     events: list[str] = []
     with httpx.stream(

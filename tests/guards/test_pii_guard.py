@@ -54,3 +54,27 @@ def test_ner_finds_bare_names_the_rules_miss() -> None:
     assert "Sarah Jenkins" not in with_ner.text and "Tom Hardy" not in with_ner.text
     assert "<PERSON_1>" in with_ner.text and "<PERSON_2>" in with_ner.text
     assert "Mong Kok" in with_ner.text
+
+
+def test_the_name_model_loads_without_torch_and_torch_still_imports_after() -> None:
+    """With the fine-tuning extra installed, loading spaCy's NER must not pay for importing torch
+    (seconds of every server start), and code that does need torch must still get it."""
+    import subprocess
+    import sys
+
+    script = (
+        "import sys\n"
+        "from finsandbox.guards.pii import ner\n"
+        "found = ner.entities('Please call Mary Wong tomorrow.')\n"
+        "assert found and found[0][2] == 'PERSON', found\n"
+        "print('torch loaded by NER:', 'torch' in sys.modules)\n"
+        "import importlib.util\n"
+        "if importlib.util.find_spec('torch') is not None:\n"
+        "    import torch\n"
+        "    print('torch imports after:', torch.zeros(2).sum().item() == 0)\n"
+    )
+    out = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=300)
+    assert out.returncode == 0, out.stderr[-2000:]
+    assert "torch loaded by NER: False" in out.stdout
+    if "torch imports after" in out.stdout:
+        assert "torch imports after: True" in out.stdout

@@ -8,6 +8,7 @@ call with a `guard_blocked` error whose body lists the decisions (never the bloc
 
 from __future__ import annotations
 
+import time
 from dataclasses import dataclass, field, replace
 from functools import lru_cache
 from typing import Any
@@ -65,6 +66,8 @@ class GuardedCall:
     block: Decision | None = None  # the first blocking decision, for the error the caller gets
     _stream: StreamGuard | None = None
     _restorer: Restorer | None = None
+    _pending: str = ""  # deltas received since the last check (see `feed`)
+    _checked_at: float | None = None
     policy_text: str | None = None  # for the trial probe's pipeline (see `probe_input`)
 
     @property
@@ -149,18 +152,32 @@ class GuardedCall:
             self._restorer = Restorer(self.context.conversation)
 
     async def feed(self, delta: str) -> str:
-        """The text that may be sent now ("" while the guards still need to see what follows)."""
+        """The text that may be sent now ("" while the guards still need to see what follows).
+
+        Checks are paced: deltas that arrive within the policy's `stream_check_interval_ms` of the
+        last check wait for the next delta (or the end) and are checked together with it. Checking
+        after every token cost the gateway about 8 ms of CPU per token (name recognition over the
+        look-ahead window each time), as much as a small model spends generating it on the same
+        cores; paced, text still leaves several times a second and the first text is not delayed."""
         assert self._stream is not None
-        if not self._stream.ready(delta):  # nothing to check yet: no thread hop for a held token
-            released = self._stream.feed(delta)
+        self._pending += delta or ""
+        now = time.monotonic()
+        interval = self.pipeline.policy.limits.stream_check_interval_ms / 1000
+        if self._checked_at is not None and now - self._checked_at < interval:
+            return ""
+        pending, self._pending = self._pending, ""
+        if not self._stream.ready(pending):  # nothing to check yet: no thread hop for a held token
+            released = self._stream.feed(pending)
         else:
-            released = await anyio.to_thread.run_sync(self._stream.feed, delta)
+            self._checked_at = now
+            released = await anyio.to_thread.run_sync(self._stream.feed, pending)
         return self._restorer.feed(released) if self._restorer is not None else released
 
     async def finish(self) -> str:
         """The rest of the reply once the backend has finished, with anything a final guard appends."""
         assert self._stream is not None
-        rest = await anyio.to_thread.run_sync(self._stream.finish)
+        stream, pending, self._pending = self._stream, self._pending, ""
+        rest = await anyio.to_thread.run_sync(lambda: stream.feed(pending) + stream.finish())
         if self._restorer is not None:
             return self._restorer.feed(rest) + self._restorer.finish()
         return rest

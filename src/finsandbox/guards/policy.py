@@ -100,6 +100,13 @@ class Limits(BaseModel):
     stream_holdback_chars: int = Field(
         default=0, ge=0, description="streamed characters held back beyond what the guards ask for"
     )
+    stream_check_interval_ms: int = Field(
+        default=50,
+        ge=0,
+        le=5_000,
+        description="least time between two checks of a streamed reply; deltas arriving sooner are "
+        "checked with the next one (0: check every delta)",
+    )
 
 
 class GuardPolicy(BaseModel):

@@ -136,7 +136,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--model", required=True, help="GGUF file")
     parser.add_argument("--alias", required=True, help="the model name the server reports")
     parser.add_argument("--n-ctx", type=int, required=True)
-    parser.add_argument("--threads", type=int, required=True)
+    parser.add_argument("--threads", type=int, required=True, help="threads generating tokens")
+    parser.add_argument("--batch-threads", type=int, default=None, help="threads evaluating prompts")
     parser.add_argument("--gpu-layers", type=int, default=0)
     parser.add_argument("--lora", default=None, help="LoRA adapter (GGUF) applied to the model")
     parser.add_argument("--lora-scale", type=float, default=1.0)
@@ -179,7 +180,7 @@ def main(argv: list[str] | None = None) -> int:
         model_alias=args.alias,
         n_ctx=args.n_ctx,
         n_threads=args.threads,
-        n_threads_batch=args.threads,
+        n_threads_batch=args.batch_threads or args.threads,
         n_gpu_layers=args.gpu_layers,
         lora_path=args.lora,
         cache=False,

@@ -10,6 +10,11 @@ transformers when that is installed), seconds of start-up for nothing we use. Th
 therefore built from its config directory with that one entry-point lookup switched off for the
 duration of the load; the components it needs are spaCy's own.
 
+For the same reason thinc (spaCy's machine-learning layer) is imported without torch: when torch
+is installed (the fine-tuning extra), thinc's `compat` module imports it to offer PyTorch layers,
+seconds of start-up that the NER pipeline (NumPy only) never uses. Only that one import is
+refused, and only for thinc: any other code in the process, in any thread, imports torch as usual.
+
 spaCy does not promise thread safety, so calls are serialised by a lock; the gateway runs guards
 in worker threads.
 """
@@ -17,7 +22,9 @@ in worker threads.
 from __future__ import annotations
 
 import importlib
+import importlib.abc
 import importlib.util
+import sys
 import threading
 from pathlib import Path
 from typing import Any
@@ -54,7 +61,34 @@ def model_path() -> Path:
     return configs[-1].parent
 
 
+class _NoTorchForThinc(importlib.abc.MetaPathFinder):
+    """Refuses `import torch` when, and only when, thinc's `compat` module asks for it."""
+
+    def find_spec(self, name: str, path: Any = None, target: Any = None) -> None:
+        if name == "torch" or name.startswith("torch."):
+            frame = sys._getframe(1)
+            while frame is not None and frame.f_globals.get("__name__", "").startswith(
+                ("importlib", "_frozen_importlib")
+            ):
+                frame = frame.f_back
+            if frame is not None and frame.f_globals.get("__name__") == "thinc.compat":
+                raise ImportError("torch is not loaded for spaCy's NER (see finsandbox.guards.pii.ner)")
+        return None
+
+
+def _import_thinc_without_torch() -> None:
+    if "thinc.compat" in sys.modules or "torch" in sys.modules:
+        return  # decided already, or torch is loaded anyway: nothing to save
+    finder = _NoTorchForThinc()
+    sys.meta_path.insert(0, finder)
+    try:
+        import thinc.compat  # noqa: F401
+    finally:
+        sys.meta_path.remove(finder)
+
+
 def _build() -> Any:
+    _import_thinc_without_torch()
     import spacy
     from spacy import util
 
