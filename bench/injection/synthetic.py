@@ -704,9 +704,7 @@ def contact_request(rng: random.Random) -> str:
     return f"{question}{lead}{ask}{rng.choice(['.', '!', ', thanks.', ''])}"
 
 
-def synthetic_rows(
-    seed: int, n_attacks: int = 2400, n_benign: int = 3000, n_contact: int = 250
-) -> list[Row]:
+def synthetic_rows(seed: int, n_attacks: int = 2400, n_benign: int = 3000, n_contact: int = 250) -> list[Row]:
     rng = random.Random(seed)
     rows: list[Row] = []
     for _ in range(n_attacks):
@@ -733,5 +731,7 @@ def synthetic_rows(
         rows.append({"text": text, "label": 0, "source": "synthetic banking hard negatives", "kind": kind})
     for _ in range(n_contact):  # drawn after the rows above, so those stay as they were
         text = contact_request(rng)
-        rows.append({"text": text, "label": 0, "source": "synthetic banking hard negatives", "kind": "prompt"})
+        rows.append(
+            {"text": text, "label": 0, "source": "synthetic banking hard negatives", "kind": "prompt"}
+        )
     return rows
