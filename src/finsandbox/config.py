@@ -50,6 +50,10 @@ class Settings(BaseSettings):
     job_stale_seconds: float = 60.0
     job_executor: str = "local"
     ray_address: str | None = None
+    # A witness outside this deployment to which every new signed ledger checkpoint is posted (its
+    # answer kept as a receipt beside the checkpoint); unset, nothing is sent anywhere.
+    ledger_witness_url: str | None = None
+    ledger_witness_timeout: float = 5.0
 
     @property
     def resolved_database_url(self) -> str:

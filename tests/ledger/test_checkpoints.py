@@ -156,3 +156,111 @@ def test_the_cli_signs_and_verifies_against_checkpoints(db: str) -> None:
         s.execute(delete(LedgerEntry).where(LedgerEntry.seq == 4))
     out = runner.invoke(cli.app, ["ledger", "verify"])
     assert out.exit_code == 1 and "truncated" in out.output
+
+
+class _Witness:
+    """A witness on a loopback port that keeps what it is sent and answers with a receipt id."""
+
+    def __init__(self, status: int = 200) -> None:
+        import http.server
+        import threading
+
+        received = self.received = []
+
+        class Handler(http.server.BaseHTTPRequestHandler):
+            def do_POST(self) -> None:
+                body = self.rfile.read(int(self.headers["Content-Length"]))
+                received.append((self.headers["Content-Type"], json.loads(body)))
+                answer = json.dumps({"receipt": f"w-{len(received)}"}).encode()
+                self.send_response(status)
+                self.send_header("Content-Type", "application/json")
+                self.send_header("Content-Length", str(len(answer)))
+                self.end_headers()
+                self.wfile.write(answer)
+
+            def log_message(self, *args: object) -> None:
+                pass
+
+        self.server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.url = f"http://127.0.0.1:{self.server.server_address[1]}/checkpoints"
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+
+    def close(self) -> None:
+        self.server.shutdown()
+        self.server.server_close()
+
+
+def _witness_url(monkeypatch: pytest.MonkeyPatch, url: str) -> None:
+    from finsandbox.config import get_settings
+
+    monkeypatch.setenv("FINSANDBOX_LEDGER_WITNESS_URL", url)
+    get_settings.cache_clear()
+
+
+def test_without_a_witness_url_nothing_is_posted(db: str) -> None:
+    _append(2)
+    cp = _sign()
+    assert checkpoints.receipt(checkpoints.directory(), cp) is None
+    assert not (checkpoints.directory() / "witness").exists()
+
+
+def test_a_new_checkpoint_is_posted_to_the_witness_with_its_key_and_the_receipt_kept(
+    db: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
+
+    witness = _Witness()
+    try:
+        _witness_url(monkeypatch, witness.url)
+        _append(3)
+        cp = _sign()
+        assert len(witness.received) == 1
+        content_type, body = witness.received[0]
+        assert content_type == "application/json"
+        sent = ledger.Checkpoint(**body["checkpoint"])
+        assert sent == cp
+        # What the witness got is enough to check the signature without the sandbox.
+        import base64
+
+        public = Ed25519PublicKey.from_public_bytes(base64.b64decode(body["public_key"]))
+        assert sent.verifies(public)
+        got = checkpoints.receipt(checkpoints.directory(), cp)
+        assert got is not None and got["ok"] and got["status"] == 200
+        assert got["response"] == {"receipt": "w-1"}
+        assert _sign() == cp and len(witness.received) == 1  # witnessed already: not posted again
+        result = CliRunner().invoke(cli.app, ["ledger", "checkpoint"])
+        assert result.exit_code == 0, result.output
+        assert f"posted to the witness {witness.url}: HTTP 200" in " ".join(result.output.split())
+    finally:
+        witness.close()
+
+
+def test_an_unreachable_or_refusing_witness_never_stops_a_checkpoint_and_is_retried(
+    db: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    refusing = _Witness(status=503)
+    try:
+        _witness_url(monkeypatch, refusing.url)
+        _append(2)
+        cp = _sign()
+        got = checkpoints.receipt(checkpoints.directory(), cp)
+        assert got is not None and not got["ok"] and "HTTP 503" in got["error"]
+        assert [c.root for c in ledger.load_all()] == [cp.root]  # kept all the same
+    finally:
+        refusing.close()
+    _witness_url(monkeypatch, refusing.url)  # now nothing listens there
+    assert _sign() == cp
+    got = checkpoints.receipt(checkpoints.directory(), cp)
+    assert got is not None and not got["ok"] and "could not be reached" in got["error"]
+    result = CliRunner().invoke(cli.app, ["ledger", "checkpoint"])
+    assert result.exit_code == 0
+    said = " ".join(result.output.split())
+    assert "not witnessed" in said and "posted again with the next checkpoint" in said
+    working = _Witness()
+    try:
+        _witness_url(monkeypatch, working.url)
+        assert _sign() == cp
+        assert len(working.received) == 1  # the unwitnessed checkpoint is posted when it can be
+        assert checkpoints.receipt(checkpoints.directory(), cp)["ok"]
+    finally:
+        working.close()

@@ -81,12 +81,21 @@ def ledger_checkpoint() -> None:
     """Sign the ledger's head (size, Merkle root, time) with the programme's key and keep it outside the
     database; refused, naming the checkpoint, if the ledger was rewritten since an earlier one."""
     from finsandbox import ledger
-    from finsandbox.ledger.checkpoints import directory
+    from finsandbox.ledger.checkpoints import directory, receipt
     from finsandbox.supervision import keys
 
     with open_session(write=False) as s:
         cp = ledger.checkpoint(s, keys.ensure_key())
     console.print(f"{cp.label} signed by key {cp.key_id}, kept in {directory()}")
+    got = receipt(directory(), cp)
+    if got is not None:
+        if got.get("ok"):
+            console.print(f"posted to the witness {got['url']}: HTTP {got['status']}", soft_wrap=True)
+        else:
+            err.print(
+                f"not witnessed ({got['url']}): {got['error']}; it is posted again with the next checkpoint",
+                soft_wrap=True,
+            )
 
 
 @app.command("head")

@@ -8,6 +8,12 @@ entries: `verify` recomputes the tree and names a checkpoint whose root no longe
 whose size the ledger no longer reaches (truncated). A new checkpoint is only signed over a ledger that
 verifies and that extends the latest one, so a rewrite is never blessed after the fact. Checkpoints are
 made on a schedule by the server, on every bundle export and by `finsandbox ledger checkpoint`.
+
+Files in a folder the operator controls still sit beside the database. With `ledger_witness_url` set,
+each new checkpoint (with the public key that verifies it) is also posted to a witness run by someone
+else (the regulator's evidence store, a transparency-log witness), whose answer is kept as a receipt in
+`checkpoints/witness/`. A witness that cannot be reached never stops a checkpoint: the failure is
+kept as the receipt and the checkpoint is posted again on the next one. Unset, nothing leaves.
 """
 
 from __future__ import annotations
@@ -172,20 +178,83 @@ def checkpoint(
         raise LedgerRewritten(f"no checkpoint is signed: {problems[0][1]}")
     latest = mine[-1] if mine else None
     if latest is not None and latest.size == len(hashes):
-        return latest
-    cp = sign(tree, len(hashes), hashes[-1] if hashes else GENESIS, key)
-    _write(folder, cp)
+        cp = latest
+    else:
+        cp = sign(tree, len(hashes), hashes[-1] if hashes else GENESIS, key)
+        _write(folder, cp)
+    if get_settings().ledger_witness_url and not _witnessed(folder, cp):
+        post_to_witness(folder, cp, public)
     return cp
 
 
+def _name(cp: Checkpoint) -> str:
+    return f"{cp.size:012d}-{cp.root[:16]}.json"
+
+
 def _write(folder: Path, cp: Checkpoint) -> Path:
-    path = folder / f"{cp.size:012d}-{cp.root[:16]}.json"
+    path = folder / _name(cp)
     if path.exists():
         return path
     tmp = path.with_name(f".{path.name}.{os.getpid()}.part")
     tmp.write_text(cp.to_json(), encoding="utf-8")
     tmp.replace(path)
     return path
+
+
+def receipt(folder: Path, cp: Checkpoint) -> dict[str, Any] | None:
+    """The witness's receipt for a checkpoint (or the failure to reach it), if one was posted."""
+    path = folder / "witness" / _name(cp)
+    if not path.is_file():
+        return None
+    try:
+        found = json.loads(path.read_text(encoding="utf-8"))
+    except ValueError:
+        return None
+    return found if isinstance(found, dict) else None
+
+
+def _witnessed(folder: Path, cp: Checkpoint) -> bool:
+    found = receipt(folder, cp)
+    return bool(found and found.get("ok"))
+
+
+def post_to_witness(folder: Path, cp: Checkpoint, public: Ed25519PublicKey) -> dict[str, Any]:
+    """Post a checkpoint and its public key to the configured witness; keep and return the receipt."""
+    import httpx
+
+    settings = get_settings()
+    url = str(settings.ledger_witness_url)
+    raw = public.public_bytes(serialization.Encoding.Raw, serialization.PublicFormat.Raw)
+    body = {"checkpoint": asdict(cp), "public_key": base64.b64encode(raw).decode()}
+    kept: dict[str, Any] = {
+        "checkpoint": _name(cp),
+        "url": url,
+        "posted_at": datetime.now(UTC).isoformat(),
+        "ok": False,
+        "status": None,
+        "response": None,
+        "error": None,
+    }
+    if not url.startswith(("https://", "http://")):
+        kept["error"] = "FINSANDBOX_LEDGER_WITNESS_URL must be an http(s) URL"
+    else:
+        try:
+            response = httpx.post(url, json=body, timeout=settings.ledger_witness_timeout)
+            kept["status"] = response.status_code
+            kept["ok"] = response.is_success
+            try:
+                kept["response"] = response.json()
+            except ValueError:
+                kept["response"] = response.text[:4000]
+            if not response.is_success:
+                kept["error"] = f"the witness answered HTTP {response.status_code}"
+        except httpx.HTTPError as exc:
+            kept["error"] = f"the witness could not be reached: {type(exc).__name__}: {exc}"[:500]
+    path = private_dir(folder / "witness") / _name(cp)
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.part")
+    tmp.write_text(json.dumps(kept, indent=2, sort_keys=True), encoding="utf-8")
+    tmp.replace(path)
+    return kept
 
 
 def consistency(session: Session, old: Checkpoint, new: Checkpoint) -> dict[str, Any]:
