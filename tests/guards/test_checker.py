@@ -20,9 +20,11 @@ class Scripted:
     def __init__(self, reply: str = PASS, error: Exception | None = None, sleep_s: float = 0.0) -> None:
         self.reply, self.error, self.sleep_s = reply, error, sleep_s
         self.sent: list[list[dict[str, str]]] = []
+        self.formats: list[dict | None] = []
 
-    def __call__(self, endpoint, messages, *, max_tokens, timeout_s):  # type: ignore[no-untyped-def]
+    def __call__(self, endpoint, messages, *, max_tokens, timeout_s, response_format=None):  # type: ignore[no-untyped-def]
         self.sent.append(messages)
+        self.formats.append(response_format)
         if self.error is not None:
             raise self.error
         time.sleep(self.sleep_s)
@@ -142,3 +144,30 @@ def test_the_prompt_digest_changes_with_the_rubric() -> None:
     b = CheckerGuard({"endpoint": "c", "rubric": [{"id": "tone", "criterion": "Polite."}]}).settings
     assert prompt_digest(a) != prompt_digest(b)
     assert len(check_messages(a, "x")) == 2
+
+
+def test_the_checker_asks_for_a_verdict_schema_every_answer_of_which_parses() -> None:
+    """Structured output: a backend that honours the schema can only answer with a verdict on every
+    item, and any answer the schema admits is one `parse_verdict` reads the same way."""
+    import itertools
+    import json
+
+    import jsonschema
+
+    caller = Scripted()
+    CheckerGuard({"endpoint": "judge"}).check("The fee is HKD 50.", _context(caller))
+    fmt = caller.formats[0]
+    assert fmt is not None and fmt["type"] == "json_schema" and fmt["json_schema"]["strict"] is True
+    schema = fmt["json_schema"]["schema"]
+    assert schema["required"] == IDS and schema["additionalProperties"] is False
+    for verdicts in itertools.product(["pass", "fail"], repeat=len(IDS)):
+        answer = dict(zip(IDS, verdicts, strict=True))
+        jsonschema.validate(answer, schema)
+        assert parse_verdict(json.dumps(answer), IDS) == {i: v == "pass" for i, v in answer.items()}
+    for wrong in (
+        {"grounded": "pass"},
+        {**dict.fromkeys(IDS, "pass"), "extra": "pass"},
+        dict.fromkeys(IDS, "ok"),
+    ):
+        with pytest.raises(jsonschema.ValidationError):
+            jsonschema.validate(wrong, schema)

@@ -50,12 +50,24 @@ class GatewayModelCaller:
             return row.backend, dict(row.config)
 
     def __call__(
-        self, endpoint: str, messages: list[dict[str, str]], *, max_tokens: int, timeout_s: float
+        self,
+        endpoint: str,
+        messages: list[dict[str, str]],
+        *,
+        max_tokens: int,
+        timeout_s: float,
+        response_format: dict[str, Any] | None = None,
     ) -> ModelReply:
         started = time.perf_counter()
         kind, config = self._resolve(endpoint)
         backend = get_backend(kind, config)
-        request = ChatRequest(messages=list(messages), max_tokens=max_tokens, temperature=0.0, seed=0)
+        request = ChatRequest(
+            messages=list(messages),
+            max_tokens=max_tokens,
+            temperature=0.0,
+            seed=0,
+            response_format=response_format if backend.supports_response_format else None,
+        )
         future = asyncio.run_coroutine_threadsafe(backend.complete(request), self.loop)
         left = max(0.0, timeout_s - (time.perf_counter() - started))
         try:

@@ -162,11 +162,18 @@ class ModelCaller(Protocol):
     guard context. It resolves `endpoint` among the workspace's endpoints, calls its backend
     directly (never through the guards: a check is not checked again), meters and records the
     call as the checker's own, and raises TimeoutError after `timeout_s`. It is called from a
-    guard's worker thread.
+    guard's worker thread. `response_format` (OpenAI's) is passed to backends that honour it and
+    left out for the others, so the prompt must ask for the same format in words.
     """
 
     def __call__(
-        self, endpoint: str, messages: list[dict[str, str]], *, max_tokens: int, timeout_s: float
+        self,
+        endpoint: str,
+        messages: list[dict[str, str]],
+        *,
+        max_tokens: int,
+        timeout_s: float,
+        response_format: dict[str, Any] | None = None,
     ) -> ModelReply: ...
 
 

@@ -144,6 +144,21 @@ def check_messages(settings: CheckerSettings, answer: str, request: Any = ()) ->
     return [{"role": "system", "content": system_prompt(settings)}, {"role": "user", "content": user}]
 
 
+def verdict_format(settings: CheckerSettings) -> dict[str, Any]:
+    """The verdict as a JSON schema (OpenAI's `response_format`): one "pass" or "fail" per rubric
+    item and nothing else. A backend that honours it (the embedded model through llama.cpp's
+    grammar, an OpenAI-compatible server with structured outputs) can then only answer with a
+    readable verdict; a small model otherwise drifts from the JSON asked for and fails closed."""
+    ids = [item.id for item in settings.rubric]
+    schema = {
+        "type": "object",
+        "properties": {i: {"type": "string", "enum": ["pass", "fail"]} for i in ids},
+        "required": ids,
+        "additionalProperties": False,
+    }
+    return {"type": "json_schema", "json_schema": {"name": "verdicts", "strict": True, "schema": schema}}
+
+
 def _word(value: Any) -> bool | None:
     if isinstance(value, bool):
         return value
@@ -237,7 +252,13 @@ class CheckerGuard(Guard):
             )
         messages = check_messages(s, text, context.request)
         try:
-            reply = caller(s.endpoint, messages, max_tokens=s.max_tokens, timeout_s=s.budget_ms / 1000)
+            reply = caller(
+                s.endpoint,
+                messages,
+                max_tokens=s.max_tokens,
+                timeout_s=s.budget_ms / 1000,
+                response_format=verdict_format(s),
+            )
         except TimeoutError:
             return self._refuse(text, f"no verdict within the {s.budget_ms} ms budget", started)
         except Exception as exc:  # the type and message of our own errors, never the answer
