@@ -11,7 +11,11 @@ from sqlalchemy import func, select, update
 
 
 def reset_upstream(url: str) -> None:
-    httpx.post(f"{url}/_control", json={"fail_status": None, "delay_ms": 0, "clear": True}, timeout=5)
+    httpx.post(
+        f"{url}/_control",
+        json={"fail_status": None, "delay_ms": 0, "tool_arguments": None, "clear": True},
+        timeout=5,
+    )
 
 
 def upstream_requests(url: str) -> list[dict[str, Any]]:

@@ -3,8 +3,10 @@ does not, never silently dropped."""
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
+import httpx
 import pytest
 from starlette.testclient import TestClient
 
@@ -37,21 +39,14 @@ def test_response_format_reaches_an_openai_upstream(
     assert upstream_requests(upstream.url)[-1]["response_format"] == fmt
 
 
-@pytest.mark.parametrize(
-    "extra",
-    [
-        {"tools": [{"type": "function", "function": {"name": "balance", "parameters": {}}}]},
-        {"tool_choice": "required"},
-        {"functions": [{"name": "balance", "parameters": {}}]},
-    ],
-)
-def test_tools_are_refused_by_name_not_dropped(
-    client: TestClient, remote: Any, upstream: processes.Process, extra: dict
-) -> None:
-    r = client.post(URL, json=chat_body("remote", **extra), headers=auth(remote.secret))
-    error = assert_openai_error(r, 400, code="unsupported_parameter", says="does not support tool calling")
-    assert error["param"] == "tools"
-    assert upstream_requests(upstream.url) == []
+def test_tools_reach_an_openai_upstream(client: TestClient, remote: Any, upstream: processes.Process) -> None:
+    tools = [{"type": "function", "function": {"name": "balance", "parameters": {}}}]
+    body = chat_body("remote", tools=tools, tool_choice="required", parallel_tool_calls=False)
+    r = client.post(URL, json=body, headers=auth(remote.secret))
+    assert r.status_code == 200, r.text
+    assert r.json()["choices"][0]["message"]["tool_calls"][0]["function"]["name"] == "balance"
+    sent = upstream_requests(upstream.url)[-1]
+    assert (sent["tools"], sent["tool_choice"], sent["parallel_tool_calls"]) == (tools, "required", False)
 
 
 def test_the_embedded_backend_refuses_tools_by_name(client: TestClient, db: str, make_programme: Any) -> None:
@@ -124,3 +119,33 @@ def test_the_embedded_backend_refuses_logit_bias_by_name(
 def test_an_unknown_response_format_is_a_400(client: TestClient, remote: Any) -> None:
     body = chat_body("remote", response_format={"type": "yaml"})
     assert_openai_error(client.post(URL, json=body, headers=auth(remote.secret)), 400, says="response_format")
+
+
+# Another customer's data in a JSON answer, part of it hidden in JSON escapes a text guard cannot read.
+LEAKY_JSON = (
+    '{"customer": "Chan Tai Man", "hkid": "A123456\\u00283\\u0029", '
+    '"note": "he said \\"call me at 9123 4567\\"", "email": "chan.taiman\\u0040example.com", "score": 0.7}'
+)
+
+
+@pytest.mark.parametrize("stream", [False, True])
+def test_a_json_answer_is_masked_inside_its_strings_and_still_parses(
+    client: TestClient, remote: Any, upstream: processes.Process, stream: bool
+) -> None:
+    httpx.post(f"{upstream.url}/_control", json={"reply": LEAKY_JSON}, timeout=5)
+    try:
+        body = chat_body("remote", response_format={"type": "json_object"}, stream=stream)
+        r = client.post(URL, json=body, headers=auth(remote.secret))
+    finally:
+        httpx.post(f"{upstream.url}/_control", json={"reply": None}, timeout=5)
+    assert r.status_code == 200, r.text
+    if stream:
+        events = [json.loads(line[6:]) for line in r.text.splitlines() if line.startswith("data: {")]
+        text = "".join(e["choices"][0]["delta"].get("content") or "" for e in events if e.get("choices"))
+    else:
+        text = r.json()["choices"][0]["message"]["content"]
+    answer = json.loads(text)
+    assert set(answer) == {"customer", "hkid", "note", "email", "score"} and answer["score"] == 0.7
+    for secret in ("Chan Tai Man", "A123456", "9123 4567", "chan.taiman@example.com"):
+        assert secret not in json.dumps(answer, ensure_ascii=False)
+    assert answer["note"].startswith('he said "call me at ')

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import copy
+import json
 import threading
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
@@ -214,3 +215,27 @@ def test_policy_customer_facing_flag_applies_without_the_caller_setting_it() -> 
     policy = parse_policy("customer_facing: true\noutput:\n  - guard: disclosure\n")
     result = Pipeline.from_policy(policy).check_output("Your card is active.", GuardContext())
     assert result.action is Action.REDACT and result.text is not None and "AI" in result.text
+
+
+def test_tool_call_arguments_are_masked_inside_their_json() -> None:
+    """Keys and values alike (an object may map people's numbers to amounts); two keys masked alike
+    stay two keys; text that is not JSON is masked as text; the JSON still parses."""
+    arguments = json.dumps(
+        {"payees": {"9123 4567": 100, "6123 4567": 200}, "memo": "line one\n\nHKID A123456\u00283\u0029"}
+    )
+    result = Pipeline.from_policy(default_policy()).check_arguments(
+        [arguments, "not json: A123456(3)"], GuardContext()
+    )
+    assert result.action is Action.REDACT and result.arguments is not None
+    parsed = json.loads(result.arguments[0])
+    assert list(parsed["payees"].values()) == [100, 200] and len(parsed["payees"]) == 2
+    assert not any("123 4567" in key for key in parsed["payees"])
+    assert parsed["memo"].startswith("line one\n\nHKID ") and "A123456" not in parsed["memo"]
+    assert "A123456" not in result.arguments[1]
+
+
+def test_a_blocking_guard_blocks_tool_call_arguments() -> None:
+    policy = parse_policy("output:\n  - guard: pii\n    settings: {ner: false, default_action: block}\n")
+    result = Pipeline.from_policy(policy).check_arguments(['{"id": "A123456(3)"}'], GuardContext())
+    assert result.action is Action.BLOCK and result.arguments is None
+    assert result.decisions[-1].location == "tool_calls[0].function.arguments"

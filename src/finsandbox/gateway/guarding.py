@@ -15,6 +15,7 @@ from typing import Any
 
 import anyio
 
+from finsandbox.gateway.backends import ToolCall
 from finsandbox.guards import (
     Action,
     ConversationState,
@@ -28,6 +29,7 @@ from finsandbox.guards import (
     parse_policy,
 )
 from finsandbox.guards.pseudonym import Restorer, restore
+from finsandbox.guards.text import map_json_strings
 
 
 @lru_cache(maxsize=256)
@@ -136,18 +138,40 @@ class GuardedCall:
             return None
         return result.messages
 
-    async def check_output(self, text: str) -> str | None:
-        """The reply as the caller may see it, or None when a guard blocked it."""
-        result = await self.pipeline.acheck_output(text, self.context)
+    async def check_output(self, text: str, structured: bool = False) -> str | None:
+        """The reply as the caller may see it, or None when a guard blocked it. A `structured`
+        reply (asked for as JSON) is masked inside its string values, so it still parses."""
+        result = await self.pipeline.acheck_output(text, self.context, structured)
         self._keep(result.decisions)
         if result.action is Action.BLOCK or result.text is None:
             return None
         return result.text
 
+    async def check_tool_calls(self, calls: tuple[ToolCall, ...]) -> tuple[ToolCall, ...] | None:
+        """The reply's tool calls with their arguments guarded as model output (each string value
+        of the JSON on its own, so the arguments still parse), or None when a guard blocked them."""
+        if not calls:
+            return calls
+        result = await self.pipeline.acheck_arguments([c.arguments for c in calls], self.context)
+        self._keep(result.decisions)
+        if result.action is Action.BLOCK or result.arguments is None:
+            return None
+        return tuple(replace(c, arguments=a) for c, a in zip(calls, result.arguments, strict=True))
+
+    def restore_call(self, call: ToolCall) -> ToolCall:
+        """A guarded tool call as the caller receives it (see `restore`), its arguments still JSON."""
+        if not self.pseudonymising:
+            return call
+        vault = self.context.conversation
+        return replace(
+            call,
+            arguments=map_json_strings(call.arguments, lambda strings: [restore(v, vault) for v in strings]),
+        )
+
     # -- a streamed reply: feed its deltas, then finish; a block raises GuardBlocked ----------
 
-    def open_stream(self) -> None:
-        self._stream = self.pipeline.stream_guard(self.context)
+    def open_stream(self, structured: bool = False) -> None:
+        self._stream = self.pipeline.stream_guard(self.context, structured)
         if self.pseudonymising:
             self._restorer = Restorer(self.context.conversation)
 

@@ -22,6 +22,7 @@ from finsandbox.gateway.service import (
     StreamFailed,
     StreamRecorded,
     StreamText,
+    StreamToolCalls,
 )
 
 router = APIRouter(prefix="/v1", tags=["gateway"])
@@ -101,7 +102,7 @@ async def chat_completions(request: Request) -> Any:
             "choices": [
                 {
                     "index": 0,
-                    "message": {"role": "assistant", "content": result.text},
+                    "message": _message(result),
                     "finish_reason": result.finish_reason,
                     "logprobs": None,
                 }
@@ -115,6 +116,18 @@ async def chat_completions(request: Request) -> Any:
         },
         headers={"X-Finsandbox-Ledger-Seq": str(result.ledger_seq)},
     )
+
+
+def _message(result: service.Completion) -> dict[str, Any]:
+    """The reply's message: its text, and its tool calls if the model made any (content is then
+    null when there is no text, as OpenAI answers)."""
+    if not result.tool_calls:
+        return {"role": "assistant", "content": result.text}
+    return {
+        "role": "assistant",
+        "content": result.text or None,
+        "tool_calls": [c.openai() for c in result.tool_calls],
+    }
 
 
 def _usage(usage: Usage) -> dict[str, int]:
@@ -143,6 +156,11 @@ async def _sse_events(stream: ChatStream) -> AsyncIterator[str]:
     async for event in stream.events():
         if isinstance(event, StreamText):
             yield chunk({"content": event.text}, None)
+        elif isinstance(event, StreamToolCalls):
+            # One delta per call, whole: its arguments were guarded complete (OpenAI streams the
+            # same fields in pieces; a client assembling by index reads either the same).
+            for index, call in enumerate(event.calls):
+                yield chunk({"tool_calls": [{"index": index, **call.openai()}]}, None)
         elif isinstance(event, StreamEnd):
             yield chunk({}, event.finish_reason)
             if stream.include_usage:

@@ -8,7 +8,7 @@ import time
 import uuid
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from finsandbox.errors import InvalidRequest
 
@@ -16,6 +16,56 @@ MAX_OUTPUT_TOKENS = 1_048_576
 """More output tokens than any model's context: a larger request is a 400, never passed upstream."""
 
 Role = Literal["system", "developer", "user", "assistant", "tool"]
+MAX_TOOLS = 128
+"""As OpenAI: at most this many tools a request, and tool calls a message."""
+TOOL_NAME = r"^[a-zA-Z0-9_-]{1,64}$"
+"""A function's name, as OpenAI allows it."""
+
+
+class FunctionDefinition(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    name: str = Field(pattern=TOOL_NAME)
+    description: str | None = Field(default=None, max_length=100_000)
+    parameters: dict[str, Any] | None = None  # a JSON Schema object
+    strict: bool | None = None
+
+
+class Tool(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    type: Literal["function"]
+    function: FunctionDefinition
+
+
+class FunctionName(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    name: str = Field(pattern=TOOL_NAME)
+
+
+class NamedToolChoice(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    type: Literal["function"]
+    function: FunctionName
+
+
+class FunctionCall(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    name: str = Field(pattern=TOOL_NAME)
+    arguments: str  # JSON text, as the model wrote it
+
+
+class ToolCallItem(BaseModel):
+    """A tool call of an earlier assistant message, as the caller sends it back."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    id: str = Field(min_length=1, max_length=256)
+    type: Literal["function"]
+    function: FunctionCall
 
 
 class TextPart(BaseModel):
@@ -31,6 +81,22 @@ class Message(BaseModel):
     role: Role
     content: str | list[TextPart] | None = None
     name: str | None = None
+    tool_calls: list[ToolCallItem] | None = Field(default=None, min_length=1, max_length=MAX_TOOLS)
+    tool_call_id: str | None = Field(default=None, min_length=1, max_length=256)
+
+    @model_validator(mode="after")
+    def _tool_fields(self) -> Message:
+        if self.role == "tool" and self.tool_call_id is None:
+            raise ValueError("a message with role 'tool' needs the 'tool_call_id' of the call it answers")
+        if self.tool_call_id is not None and self.role != "tool":
+            raise ValueError("only a message with role 'tool' has a 'tool_call_id'")
+        if self.tool_calls is not None and self.role != "assistant":
+            raise ValueError("only a message with role 'assistant' has 'tool_calls'")
+        if (self.model_extra or {}).get("function_call") is not None:
+            raise ValueError(
+                "'function_call' in a message is deprecated and not supported; send 'tool_calls'"
+            )
+        return self
 
     def text(self) -> str:
         """The message as plain text; only text parts are supported by the sandbox's backends."""
@@ -101,12 +167,33 @@ class ChatCompletionRequest(BaseModel):
     store: bool | None = None
     metadata: dict[str, str] | None = Field(default=None, max_length=16)
     service_tier: Literal["auto", "default"] | None = None
-    # Tool calling: recognised so that it is refused by name when the backend cannot honour it.
-    tools: list[dict[str, Any]] | None = None
-    tool_choice: str | dict[str, Any] | None = None
+    # Tool calling: passed to a backend that declares it, refused by name by the others.
+    tools: list[Tool] | None = Field(default=None, min_length=1, max_length=MAX_TOOLS)
+    tool_choice: Any = Field(  # checked by `_tool_choice`
+        default=None,
+        description='"none", "auto", "required" or {"type": "function", "function": {"name": NAME}}',
+    )
     parallel_tool_calls: bool | None = None
-    functions: list[dict[str, Any]] | None = None
-    function_call: str | dict[str, Any] | None = None
+    # The deprecated predecessors of tools: recognised only to be refused with the way to say it now.
+    functions: Any = None
+    function_call: Any = None
+
+    @field_validator("tool_choice")
+    @classmethod
+    def _tool_choice(cls, value: Any) -> str | NamedToolChoice | None:
+        """Checked here rather than as a union, so an error names `tool_choice` itself."""
+        if value is None or value in ("none", "auto", "required"):
+            return value  # type: ignore[no-any-return]
+        if isinstance(value, dict):
+            try:
+                return NamedToolChoice.model_validate(value)
+            except ValidationError as exc:
+                first = exc.errors()[0]
+                where = ".".join(str(p) for p in first["loc"])
+                raise ValueError(f"{where}: {first['msg']}") from None
+        raise ValueError(
+            """must be "none", "auto", "required" or {"type": "function", "function": {"name": ...}}"""
+        )
 
     @field_validator("logit_bias")
     @classmethod
@@ -126,11 +213,41 @@ class ChatCompletionRequest(BaseModel):
 
     @property
     def wants_tools(self) -> bool:
-        return (
-            bool(self.tools or self.functions)
-            or self.tool_choice not in (None, "none")
-            or (self.function_call not in (None, "none"))
-        )
+        """Tools are offered, or the conversation holds tool calls the backend must read."""
+        return bool(self.tools) or any(m.tool_calls for m in self.messages)
+
+    def check_tools(self) -> None:
+        """Refuse, naming the parameter, what OpenAI refuses about tools (and the legacy functions)."""
+        for legacy in ("functions", "function_call"):
+            if getattr(self, legacy) is not None:
+                raise InvalidRequest(
+                    f"'{legacy}' is deprecated and not supported by the gateway; send 'tools' "
+                    """([{"type": "function", "function": {...}}]) and 'tool_choice' instead""",
+                    param=legacy,
+                    code="unsupported_parameter",
+                )
+        names = [t.function.name for t in self.tools or []]
+        duplicate = next((n for i, n in enumerate(names) if n in names[:i]), None)
+        if duplicate is not None:
+            raise InvalidRequest(f"tools name the function {duplicate!r} twice", param="tools")
+        for name in ("tool_choice", "parallel_tool_calls"):
+            if getattr(self, name) is not None and not names:
+                raise InvalidRequest(f"'{name}' is only allowed when 'tools' are given", param=name)
+        choice = self.tool_choice
+        if isinstance(choice, NamedToolChoice) and choice.function.name not in names:
+            raise InvalidRequest(
+                f"tool_choice names the function {choice.function.name!r}, which is not in 'tools'",
+                param="tool_choice",
+            )
+        called: set[str] = set()
+        for i, m in enumerate(self.messages):
+            called.update(c.id for c in m.tool_calls or [])
+            if m.tool_call_id is not None and m.tool_call_id not in called:
+                raise InvalidRequest(
+                    f"messages[{i}] answers tool call {m.tool_call_id[:64]!r}, which no earlier assistant "
+                    "message made",
+                    param=f"messages.{i}.tool_call_id",
+                )
 
     @field_validator("stop")
     @classmethod
@@ -153,8 +270,11 @@ class ChatCompletionRequest(BaseModel):
             text = (
                 m.content if isinstance(m.content, str) else " ".join(p.text or "" for p in m.content or [])
             )
+            text += "".join(c.function.name + c.function.arguments for c in m.tool_calls or [])
             wide = sum(1 for ch in text if ord(ch) > 0x2E7F)
             total += (len(text) - wide) // 3 + wide + 4
+        if self.tools:  # the function definitions reach the model as part of the prompt
+            total += len(json.dumps([t.model_dump(exclude_none=True) for t in self.tools])) // 3
         return total + 3
 
     @property

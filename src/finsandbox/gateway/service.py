@@ -35,7 +35,15 @@ from finsandbox import ledger
 from finsandbox.access.keys import authenticate, check_key, key_digest, key_prefix
 from finsandbox.config import get_settings
 from finsandbox.errors import FinsandboxError, InvalidRequest, NotFound, PermissionDenied
-from finsandbox.gateway.backends import Backend, ChatChunk, ChatRequest, Usage, backend_class, get_backend
+from finsandbox.gateway.backends import (
+    Backend,
+    ChatChunk,
+    ChatRequest,
+    ToolCall,
+    Usage,
+    backend_class,
+    get_backend,
+)
 from finsandbox.gateway.checking import GatewayModelCaller
 from finsandbox.gateway.endpoints import list_endpoints
 from finsandbox.gateway.guarding import GuardedCall, with_canary
@@ -301,7 +309,9 @@ async def record(call: CallRecord) -> int:
 
 
 def precheck(req: ChatCompletionRequest) -> None:
-    """Refuse content no backend can take (non-text parts, nothing but empty messages)."""
+    """Refuse content no backend can take (non-text parts, nothing but empty messages) and tool
+    parameters OpenAI would refuse."""
+    req.check_tools()
     texts = [m.text() for m in req.messages]
     if not any(t.strip() for t in texts):
         raise InvalidRequest("every message is empty; send some text", param="messages")
@@ -323,18 +333,30 @@ def _flatten(content: Any) -> str:
     return "\n".join(p for p in pieces if p)
 
 
+def _plain_message(m: dict[str, Any]) -> dict[str, Any]:
+    """A guarded message as a backend takes it: plain text, with its tool calls or the id of the call
+    it answers (a message of tool calls alone has no content, as OpenAI sends it)."""
+    out: dict[str, Any] = {
+        "role": "system" if m.get("role") == "developer" else str(m.get("role")),
+        "content": _flatten(m.get("content")),
+    }
+    if m.get("tool_calls"):
+        out["tool_calls"] = [
+            ToolCall(c["id"], c["function"]["name"], c["function"]["arguments"]).openai()
+            for c in m["tool_calls"]
+        ]
+        out["content"] = out["content"] or None
+    if m.get("tool_call_id") is not None:
+        out["tool_call_id"] = m["tool_call_id"]
+    return out
+
+
 def to_backend_request(
     req: ChatCompletionRequest, messages: list[dict[str, Any]], canary: str | None
 ) -> ChatRequest:
     """The backend's request: the guarded messages as plain text, with the endpoint's canary."""
-    plain = [
-        {
-            "role": "system" if m.get("role") == "developer" else str(m.get("role")),
-            "content": _flatten(m.get("content")),
-        }
-        for m in messages
-    ]
-    if not any(m["content"].strip() for m in plain):
+    plain = [_plain_message(m) for m in messages]
+    if not any((m["content"] or "").strip() or m.get("tool_calls") for m in plain):
         raise InvalidRequest("every message is empty; send some text", param="messages")
     return ChatRequest(
         messages=with_canary(plain, canary),
@@ -352,6 +374,7 @@ class Outcome:
 
     status: str
     completion: str | None = None  # the guarded text the caller received (None: nothing was sent)
+    tool_calls: list[dict[str, Any]] | None = None  # the guarded tool calls the caller received
     finish_reason: str | None = None
     usage: Usage | None = None
     error: str | None = None
@@ -375,6 +398,9 @@ class Call:
             extra["prompt"] = self.prompt
         if outcome.completion is not None:
             extra["completion"] = outcome.completion
+        if outcome.tool_calls:
+            extra["tool_calls"] = outcome.tool_calls
+            extra["tool_calls_digest"] = ledger.sha256_hex(ledger.canonical(outcome.tool_calls))
         blocked = self.guards.blocked_by()
         if blocked:
             extra["blocked_by"] = {"guard": blocked["guard"], "location": blocked.get("location")}
@@ -462,6 +488,7 @@ class Completion:
     guard_decisions: list[dict[str, Any]]
     # Only for a trial's own key (see `Call.model_view`).
     model_view: dict[str, Any] | None = None
+    tool_calls: tuple[ToolCall, ...] = ()
 
 
 async def chat(
@@ -503,9 +530,18 @@ def with_features(req: ChatCompletionRequest, request: ChatRequest, admitted: Ad
     if req.wants_tools and not backend.supports_tools:
         raise InvalidRequest(
             f"endpoint {admitted.endpoint!r} ({admitted.backend_kind} backend) does not support tool "
-            "calling through the gateway; send the request without tools, tool_choice or functions",
+            "calling; send the request without tools, tool_choice or tool calls in its messages, "
+            "or use an endpoint whose backend does (openai)",
             param="tools",
             code="unsupported_parameter",
+        )
+    if req.tools:
+        choice = req.tool_choice
+        request = replace(
+            request,
+            tools=[t.model_dump(exclude_none=True) for t in req.tools],
+            tool_choice=choice.model_dump() if hasattr(choice, "model_dump") else choice,
+            parallel_tool_calls=req.parallel_tool_calls,
         )
     if req.store:
         raise InvalidRequest(
@@ -557,7 +593,7 @@ async def start_call(
     if guarded is None:
         model_text, usage = await _probe(call, parsed, raw_messages)
         raise await call.blocked("input", model_text, usage)
-    call.prompt = [{"role": str(m.get("role")), "content": _flatten(m.get("content"))} for m in guarded]
+    call.prompt = [_prompt_entry(m) for m in guarded]
     try:
         request = to_backend_request(parsed, guarded, admitted.canary)
     except FinsandboxError as exc:
@@ -572,6 +608,16 @@ async def start_call(
     if cap is not None and (request.max_tokens is None or request.max_tokens > cap):
         request = replace(request, max_tokens=cap)  # what the key's budget has left
     return call, request
+
+
+def _prompt_entry(m: dict[str, Any]) -> dict[str, Any]:
+    """A guarded message as the ledger records it: its text, and its tool calls or call id if any."""
+    entry: dict[str, Any] = {"role": str(m.get("role")), "content": _flatten(m.get("content"))}
+    if m.get("tool_calls"):
+        entry["tool_calls"] = m["tool_calls"]
+    if m.get("tool_call_id") is not None:
+        entry["tool_call_id"] = m["tool_call_id"]
+    return entry
 
 
 async def _probe(
@@ -604,11 +650,23 @@ async def complete(call: Call, request: ChatRequest) -> Completion:
     except FinsandboxError as exc:
         await call.failed(exc)
         raise
-    text = await call.guards.check_output(result.text)
-    if text is None:
+    text = result.text
+    if result.text or not result.tool_calls:  # a reply of tool calls alone has no text to guard
+        checked = await call.guards.check_output(result.text, request.response_format is not None)
+        if checked is None:
+            raise await call.blocked("output", result.text)
+        text = checked
+    tool_calls = await call.guards.check_tool_calls(result.tool_calls)
+    if tool_calls is None:
         raise await call.blocked("output", result.text)
     seq = await call.conclude(
-        Outcome("ok", completion=text, finish_reason=result.finish_reason, usage=result.usage)
+        Outcome(
+            "ok",
+            completion=text,
+            tool_calls=[c.openai() for c in tool_calls],
+            finish_reason=result.finish_reason,
+            usage=result.usage,
+        )
     )
     return Completion(
         endpoint=call.admitted.endpoint,
@@ -618,6 +676,7 @@ async def complete(call: Call, request: ChatRequest) -> Completion:
         ledger_seq=seq,
         guard_decisions=call.guards.decisions,
         model_view=call.model_view(result.text, text),
+        tool_calls=tuple(call.guards.restore_call(c) for c in tool_calls),
     )
 
 
@@ -629,6 +688,13 @@ class StreamText:
     """Guarded text the caller may see now."""
 
     text: str
+
+
+@dataclass(frozen=True)
+class StreamToolCalls:
+    """The reply's tool calls, complete and guarded (sent after its text, before its end)."""
+
+    calls: tuple[ToolCall, ...]
 
 
 @dataclass(frozen=True)
@@ -653,7 +719,7 @@ class StreamRecorded:
     ledger_seq: int
 
 
-StreamEvent = StreamText | StreamEnd | StreamFailed | StreamRecorded
+StreamEvent = StreamText | StreamToolCalls | StreamEnd | StreamFailed | StreamRecorded
 
 
 class ChatStream:
@@ -685,7 +751,7 @@ class ChatStream:
         except FinsandboxError as exc:
             await call.failed(exc)
             raise
-        call.guards.open_stream()
+        call.guards.open_stream(structured=request.response_format is not None)
         return cls(call, request, first, chunks, include_usage)
 
     async def _chunks(self) -> AsyncIterator[ChatChunk]:
@@ -697,7 +763,8 @@ class ChatStream:
                     return
 
     async def events(self) -> AsyncIterator[StreamEvent]:
-        """Guarded text as it is safe to send, then the end, then (once recorded) the ledger seq.
+        """Guarded text as it is safe to send, then the tool calls (held until complete and guarded
+        whole), then the end, then (once recorded) the ledger seq.
 
         A client that goes away mid-stream is recorded as `client_disconnected` with the text it
         was sent; the record is written even while the task is being cancelled.
@@ -705,6 +772,7 @@ class ChatStream:
         call = self.call
         outcome = Outcome("client_disconnected")
         pieces = 0
+        tool_calls: list[ToolCall] = []
         chunks = self._chunks()
         try:
             async for chunk in chunks:
@@ -713,12 +781,20 @@ class ChatStream:
                     released = await call.guards.feed(chunk.text)
                     if released:
                         yield StreamText(released)
+                tool_calls.extend(chunk.tool_calls)
                 if chunk.finish_reason:
                     outcome.finish_reason = chunk.finish_reason
-                    outcome.usage = chunk.usage or self._estimated_usage(pieces)
-            rest = await call.guards.finish()
-            if rest:
-                yield StreamText(rest)
+                    outcome.usage = chunk.usage or self._estimated_usage(pieces + len(tool_calls))
+            if pieces or not tool_calls:  # a reply of tool calls alone has no text to finish
+                rest = await call.guards.finish()
+                if rest:
+                    yield StreamText(rest)
+            if tool_calls:
+                guarded = await call.guards.check_tool_calls(tuple(tool_calls))
+                if guarded is None:
+                    raise GuardBlocked(call.guards.block or _UNKNOWN_BLOCK, "output")
+                outcome.tool_calls = [c.openai() for c in guarded]
+                yield StreamToolCalls(tuple(call.guards.restore_call(c) for c in guarded))
             yield StreamEnd(outcome.finish_reason or "stop", outcome.usage or Usage())
             outcome.status = "ok"
         except GuardBlocked as exc:
@@ -740,7 +816,7 @@ class ChatStream:
 
     def _estimated_usage(self, pieces: int) -> Usage:
         """For a backend that reports no usage: a prompt estimate and one token per delta."""
-        return Usage(sum(len(m["content"]) for m in self._request.messages) // 4, pieces)
+        return Usage(sum(len(m["content"] or "") for m in self._request.messages) // 4, pieces)
 
 
 def _models(secret: str | None) -> tuple[str, list[tuple[str, str, float]]]:

@@ -17,6 +17,7 @@ from finsandbox.guards.errors import GuardBlocked, InputTooLarge
 from finsandbox.guards.policy import GuardPolicy
 from finsandbox.guards.steps import Step, run_chain, run_one, watched, watched_async
 from finsandbox.guards.stream import StreamGuard
+from finsandbox.guards.text import map_json_strings
 
 
 @dataclass
@@ -27,6 +28,7 @@ class PipelineResult:
     decisions: list[Decision] = field(default_factory=list)
     messages: list[dict[str, Any]] | None = None
     text: str | None = None
+    arguments: list[str] | None = None  # tool calls' arguments, from `check_arguments`
 
     @property
     def blocked_by(self) -> Decision | None:
@@ -102,11 +104,14 @@ class Pipeline:
         """The checks of `check_messages`.
 
         A message may carry "finsandbox_source": "retrieved" to mark indirect-injection content (it is
-        removed from the copies); tool results count as retrieved. Non-text parts pass unchanged.
+        removed from the copies); tool results count as retrieved. Non-text parts pass unchanged. The
+        arguments of an assistant message's tool calls are checked string value by string value, so
+        they stay JSON.
         """
         if not isinstance(messages, list) or not all(isinstance(m, dict) for m in messages):
             raise InvalidRequest("messages must be a list of objects", param="messages")
         total = sum(len(text) for message in messages for _, text in _texts(message.get("content")))
+        total += sum(len(a) for message in messages for _, a in _arguments(message))
         limit = self.policy.limits.max_input_chars
         if total > limit:
             raise InputTooLarge(
@@ -139,6 +144,12 @@ class Pipeline:
                     return PipelineResult(Action.BLOCK, decisions)
             elif content is not None:
                 raise InvalidRequest(f"messages[{i}].content must be a string, a list of parts or null")
+            for j, arguments in _arguments(copied):
+                where = f"messages[{i}].tool_calls[{j}].function.arguments"
+                new = self._guard_json(self.input_steps, arguments, msg_context, where, decisions)
+                if new is None:
+                    return PipelineResult(Action.BLOCK, decisions)
+                copied["tool_calls"][j]["function"]["arguments"] = new
             out.append(copied)
         return PipelineResult(worst(d.action for d in decisions), decisions, messages=out)
 
@@ -173,26 +184,116 @@ class Pipeline:
 
     # -- output --------------------------------------------------------------------------------
 
-    def check_output(self, text: str, context: GuardContext) -> PipelineResult:
-        """Check a complete model reply; all output guards run in policy order."""
-        return watched(self._check_output, text, context, on_timeout=_blocked, idle=self._idle("output"))
-
-    async def acheck_output(self, text: str, context: GuardContext) -> PipelineResult:
-        """`check_output` on an event loop, holding no thread while the guards run."""
-        return await watched_async(
-            self._check_output, text, context, on_timeout=_blocked, idle=self._idle("output")
+    def check_output(self, text: str, context: GuardContext, structured: bool = False) -> PipelineResult:
+        """Check a complete model reply; all output guards run in policy order. A `structured`
+        reply (one asked for as JSON) is checked as `check_arguments` checks arguments, then by
+        the guards that judge it whole, so a mask keeps it parsing."""
+        return watched(
+            self._check_output, text, context, structured, on_timeout=_blocked, idle=self._idle("output")
         )
 
-    def _check_output(self, text: str, context: GuardContext) -> PipelineResult:
+    async def acheck_output(
+        self, text: str, context: GuardContext, structured: bool = False
+    ) -> PipelineResult:
+        """`check_output` on an event loop, holding no thread while the guards run."""
+        return await watched_async(
+            self._check_output, text, context, structured, on_timeout=_blocked, idle=self._idle("output")
+        )
+
+    def _check_output(self, text: str, context: GuardContext, structured: bool = False) -> PipelineResult:
         context = self._output_context(context)
+        if structured:
+            return self._check_structured(text or "", context)
         new, decisions, blocked = self._run_chain(self.output_steps, text or "", context, "output")
         if blocked:
             return PipelineResult(Action.BLOCK, decisions)
         return PipelineResult(worst(d.action for d in decisions), decisions, text=new)
 
-    def stream_guard(self, context: GuardContext) -> StreamGuard:
+    def check_arguments(self, arguments: list[str], context: GuardContext) -> PipelineResult:
+        """Check the arguments of the tool calls in a reply (model output, like its text)."""
+        return watched(
+            self._check_arguments, arguments, context, on_timeout=_blocked, idle=self._idle("output")
+        )
+
+    async def acheck_arguments(self, arguments: list[str], context: GuardContext) -> PipelineResult:
+        """`check_arguments` on an event loop."""
+        return await watched_async(
+            self._check_arguments, arguments, context, on_timeout=_blocked, idle=self._idle("output")
+        )
+
+    def _check_structured(self, text: str, context: GuardContext) -> PipelineResult:
+        """A JSON reply: string values through the window guards, then the whole through the rest."""
+        window = [s for s in self.output_steps if s.guard.stream_scope == "window"]
+        whole = [s for s in self.output_steps if s.guard.stream_scope != "window"]
+        decisions: list[Decision] = []
+        new = self._guard_json(window, text, context, "output", decisions)
+        if new is None:
+            return PipelineResult(Action.BLOCK, decisions)
+        new, found, blocked = self._run_chain(whole, new, context, "output")
+        decisions.extend(found)
+        if blocked:
+            return PipelineResult(Action.BLOCK, decisions)
+        return PipelineResult(worst(d.action for d in decisions), decisions, text=new)
+
+    def _check_arguments(self, arguments: list[str], context: GuardContext) -> PipelineResult:
+        """Each call's JSON arguments through the output guards that judge text where it stands
+        (`stream_scope == "window"`: personal data, leaks, banned topics), string value by string
+        value, so a mask never breaks the JSON a program will parse. The guards that judge or amend
+        the whole reply for its reader (disclosure, disclaimers, the checker) apply to its text."""
+        context = self._output_context(context)
+        steps = [s for s in self.output_steps if s.guard.stream_scope == "window"]
+        decisions: list[Decision] = []
+        out: list[str] = []
+        for i, raw in enumerate(arguments):
+            new = self._guard_json(steps, raw, context, f"tool_calls[{i}].function.arguments", decisions)
+            if new is None:
+                return PipelineResult(Action.BLOCK, decisions)
+            out.append(new)
+        return PipelineResult(worst(d.action for d in decisions), decisions, arguments=out)
+
+    def _guard_json(
+        self, steps: list[Step], raw: str, context: GuardContext, where: str, decisions: list[Decision]
+    ) -> str | None:
+        """JSON text with its strings through `steps` (still valid JSON); None on a block."""
+        try:
+            return map_json_strings(
+                raw, lambda strings: self._check_strings(steps, strings, context, where, decisions)
+            )
+        except GuardBlocked:
+            return None
+
+    def _check_strings(
+        self,
+        steps: list[Step],
+        strings: list[str],
+        context: GuardContext,
+        where: str,
+        decisions: list[Decision],
+    ) -> list[str]:
+        """The strings of one JSON text through `steps`: joined, as one text (one run of each guard,
+        and a value keeps its key as context), or one by one where a redaction crossed a boundary.
+        Raises GuardBlocked on a block."""
+        if len(strings) > 1 and not any(JSON_SEPARATOR in s for s in strings):
+            new, found, blocked = self._run_chain(steps, JSON_SEPARATOR.join(strings), context, where)
+            if blocked:
+                decisions.extend(found)
+                raise GuardBlocked(found[-1], context.direction)
+            parts = new.split(JSON_SEPARATOR)
+            if len(parts) == len(strings):
+                decisions.extend(found)
+                return parts
+        out = []
+        for value in strings:
+            new, found, blocked = self._run_chain(steps, value, context, where)
+            decisions.extend(found)
+            if blocked:
+                raise GuardBlocked(found[-1], context.direction)
+            out.append(new)
+        return out
+
+    def stream_guard(self, context: GuardContext, structured: bool = False) -> StreamGuard:
         """A guard for one streamed reply; see finsandbox.guards.stream for how text is released."""
-        return StreamGuard(self, self._output_context(context))
+        return StreamGuard(self, self._output_context(context), structured=structured)
 
     def _output_context(self, context: GuardContext) -> GuardContext:
         customer_facing = context.customer_facing or self.policy.customer_facing
@@ -204,6 +305,21 @@ class Pipeline:
 def _blocked(decisions: list[Decision]) -> PipelineResult:
     """The result of a check given up on because a guard overran its timeout (the last decision)."""
     return PipelineResult(Action.BLOCK, decisions)
+
+
+JSON_SEPARATOR = "\n\u2029\n"
+"""Between the strings of a JSON text checked as one: a paragraph break no finding spans."""
+
+
+def _arguments(message: dict[str, Any]) -> Iterator[tuple[int, str]]:
+    """(index, arguments) for every function call an assistant message carries."""
+    calls = message.get("tool_calls")
+    if not isinstance(calls, list):
+        return
+    for j, call in enumerate(calls):
+        function = call.get("function") if isinstance(call, dict) else None
+        if isinstance(function, dict) and isinstance(function.get("arguments"), str):
+            yield j, function["arguments"]
 
 
 def _default_source(role: str) -> str:

@@ -69,6 +69,15 @@ class StepRunner(Protocol):
         self, steps: list[Step], text: str, context: GuardContext, location: str
     ) -> tuple[str, list[Decision], bool]: ...
 
+    def _check_strings(
+        self,
+        steps: list[Step],
+        strings: list[str],
+        context: GuardContext,
+        where: str,
+        decisions: list[Decision],
+    ) -> list[str]: ...
+
 
 def run_one(step: Step, text: str, context: GuardContext, location: str | None = None) -> Decision:
     """One guard's decision under its timeout; any failure is a block."""

@@ -14,8 +14,10 @@ before the largest hold-back (cut at a word boundary) is released, after:
 Because a finding up to the look-ahead's length that starts in released text is always whole in
 the text checked when it was released, no part of it leaves before it is caught. Guards with
 `stream_scope == "final"` (disclosure, investment disclaimers) see the whole reply at `finish`
-and may only append to it. A block raises GuardBlocked and every later call raises it again; the
-gateway ends the stream with an error event.
+and may only append to it. A `structured` reply (one asked for as JSON) is held until it is
+complete, then its strings pass the window guards, so a mask keeps it parsing (as
+`Pipeline.check_output` checks such a reply). A block raises GuardBlocked and every later call
+raises it again; the gateway ends the stream with an error event.
 """
 
 from __future__ import annotations
@@ -27,6 +29,7 @@ from typing import TYPE_CHECKING
 
 from finsandbox.guards.base import Action, Decision, GuardContext
 from finsandbox.guards.errors import GuardBlocked
+from finsandbox.guards.text import map_json_strings
 
 if TYPE_CHECKING:
     from finsandbox.guards.steps import Step, StepRunner
@@ -35,7 +38,7 @@ _WORD_START = re.compile(r"(?:^|(?<=\s))\S")
 
 
 class StreamGuard:
-    def __init__(self, pipeline: StepRunner, context: GuardContext) -> None:
+    def __init__(self, pipeline: StepRunner, context: GuardContext, structured: bool = False) -> None:
         self._pipeline = pipeline
         self._context = context
         limits = pipeline.policy.limits
@@ -46,7 +49,8 @@ class StreamGuard:
         ]
         self._final_steps: list[Step] = [s for s in pipeline.output_steps if s.guard.stream_scope == "final"]
         # A guard that needs the whole reply (the checker) holds everything until `finish`.
-        self._hold_all = any(s.guard.holds_stream for s in pipeline.output_steps)
+        self._hold_all = structured or any(s.guard.holds_stream for s in pipeline.output_steps)
+        self._structured = structured
         self._behind = max((s.guard.lookahead.behind for s in self._window_steps), default=0)
         self._buffer = ""  # received, not yet released
         self._margin = ""  # the end of the released raw text: left context for the next check
@@ -149,7 +153,10 @@ class StreamGuard:
 
     def _flush(self) -> str:
         rest = ""
-        if self._buffer:
+        if self._buffer and self._structured:  # held whole (nothing released, no left context)
+            rest = map_json_strings(self._buffer, self._check_strings)
+            self._buffer = ""
+        elif self._buffer:
             rest, decisions = self._check(self._margin + self._buffer, self._context)
             if self._margin:
                 seen, _ = self._check(self._margin, self._scratch())
@@ -177,6 +184,16 @@ class StreamGuard:
         out = rest + current[len(so_far) :]
         self._released.append(out)
         return out
+
+    def _check_strings(self, strings: list[str]) -> list[str]:
+        """The strings of a structured reply through the window guards (as the pipeline checks
+        them, see `Pipeline.check_output`); raises GuardBlocked on a block."""
+        found: list[Decision] = []
+        try:
+            new = self._pipeline._check_strings(self._window_steps, strings, self._context, "output", found)
+        finally:
+            self.decisions.extend(found)
+        return new
 
     def _scratch(self) -> GuardContext:
         return replace(self._context, conversation=self._context.conversation.copy())

@@ -8,8 +8,11 @@ from __future__ import annotations
 import base64
 import binascii
 import codecs
+import json
 import re
 import unicodedata
+from collections.abc import Callable
+from typing import Any
 
 # Bidirectional overrides and isolates: reorder what a reviewer sees ("Trojan Source").
 BIDI_CONTROLS = frozenset("\u202a\u202b\u202c\u202d\u202e\u2066\u2067\u2068\u2069")
@@ -119,3 +122,61 @@ def decoded_payloads(text: str, limit: int = 32) -> list[tuple[str, str]]:
         if len(found) >= limit:
             break
     return found
+
+
+def map_json_strings(raw: str, rewrite: Callable[[list[str]], list[str]]) -> str:
+    """`raw` JSON text with its strings (object keys and string values, in document order) replaced
+    by `rewrite(strings)`, re-serialised only when one changed, so the result still parses. Text
+    that is not JSON (or nests too deep to walk) is rewritten whole, as a list of one.
+
+    Guards use it where model text is for a program rather than a person (a tool call's arguments,
+    a structured answer): masking the raw JSON could cut through its quoting, and personal data
+    written in JSON escapes (\\u0040) would pass a check of the raw text unread. Keys are checked
+    too (an object may map a customer's name to a value); two keys masked alike stay two keys.
+    """
+    try:
+        value = json.loads(raw)
+    except (ValueError, RecursionError):
+        return rewrite([raw])[0]
+    strings: list[str] = []
+
+    def collect(node: Any) -> None:
+        if isinstance(node, str):
+            strings.append(node)
+        elif isinstance(node, dict):
+            for k, v in node.items():
+                strings.append(k)
+                collect(v)
+        elif isinstance(node, list):
+            for v in node:
+                collect(v)
+
+    try:
+        collect(value)
+    except RecursionError:
+        return rewrite([raw])[0]
+    if not strings:
+        return raw
+    new = rewrite(strings)
+    if new == strings:
+        return raw
+    replacements = iter(new)
+
+    def rebuild(node: Any) -> Any:
+        if isinstance(node, str):
+            return next(replacements)
+        if isinstance(node, dict):
+            out: dict[str, Any] = {}
+            for v in node.values():
+                key = base = next(replacements)
+                n = 1
+                while key in out:
+                    n += 1
+                    key = f"{base} ({n})"
+                out[key] = rebuild(v)
+            return out
+        if isinstance(node, list):
+            return [rebuild(v) for v in node]
+        return node
+
+    return json.dumps(rebuild(value), ensure_ascii=False)

@@ -6,6 +6,11 @@ answer slowly, to answer with a fixed reply instead of the echo, to answer by sc
 (`[{"contains": "...", "reply": "..."}]`: the first rule whose text is in the last user message
 answers; a deterministic double for a checker or judge endpoint), or to stream at a model's
 pace (`tokens_per_s`: one word per token, the first after one token's time).
+Given `tools` (and a `tool_choice` other than "none") it calls them: the named one, or each tool
+offered (the first only with `parallel_tool_calls: false`), with arguments that fill each string
+parameter with the last user message (or the fixed `tool_arguments` it was told), streamed as
+OpenAI streams them (name first, then the arguments in fragments); a conversation that ends with
+tool results is answered with text that uses them.
 Run it with `python -m finsandbox.testing.upstream --port 8001 [--delay-ms 100] [--tokens-per-s 100]`.
 """
 
@@ -40,6 +45,46 @@ def create_upstream(delay_ms: float = 0.0, model: str = "stub-model", tokens_per
             return str(state["reply"])
         return f"echo: {last}"
 
+    def tool_calls_for(body: dict[str, Any]) -> list[dict[str, Any]]:
+        """The calls a model makes here: none once the last message is a tool result."""
+        tools = [t["function"] for t in body.get("tools") or [] if isinstance(t.get("function"), dict)]
+        choice = body.get("tool_choice")
+        messages = body.get("messages") or []
+        if not tools or choice == "none" or (messages and messages[-1].get("role") == "tool"):
+            return []
+        if isinstance(choice, dict):
+            tools = [t for t in tools if t.get("name") == choice.get("function", {}).get("name")]
+        elif body.get("parallel_tool_calls") is False:
+            tools = tools[:1]
+        users = [m for m in messages if m.get("role") == "user"]
+        last = str(users[-1].get("content") or "") if users else ""
+        calls = []
+        for tool in tools:
+            arguments = state.get("tool_arguments")
+            if arguments is None:
+                properties = (tool.get("parameters") or {}).get("properties") or {}
+                arguments = {k: last for k, v in properties.items() if v.get("type", "string") == "string"}
+            calls.append(
+                {
+                    "id": f"call_{uuid.uuid4().hex[:24]}",
+                    "type": "function",
+                    "function": {
+                        "name": tool["name"],
+                        "arguments": json.dumps(arguments, ensure_ascii=False),
+                    },
+                }
+            )
+        return calls
+
+    def tool_result_answer(body: dict[str, Any]) -> str | None:
+        """The answer to a conversation that ends with tool results: what they said."""
+        results = []
+        for m in reversed(body.get("messages") or []):
+            if m.get("role") != "tool":
+                break
+            results.insert(0, str(m.get("content") or ""))
+        return "According to the tool: " + " ".join(results) if results else None
+
     async def chat(request: Request) -> Response:
         body = await request.json()
         if len(received) < 10_000:
@@ -51,7 +96,10 @@ def create_upstream(delay_ms: float = 0.0, model: str = "stub-model", tokens_per
             return JSONResponse(
                 {"error": {"message": f"stub failure {status}", "type": "stub"}}, status_code=status
             )
-        text = answer_for(body)
+        calls = tool_calls_for(body)
+        if calls:
+            return tool_call_reply(body, calls)
+        text = tool_result_answer(body) or answer_for(body)
         words = text.split(" ")
         limit = body.get("max_tokens") or body.get("max_completion_tokens")
         if isinstance(limit, int) and 0 < limit < len(words):  # as a real upstream does: one word a token
@@ -106,6 +154,47 @@ def create_upstream(delay_ms: float = 0.0, model: str = "stub-model", tokens_per
                 "choices": [{"index": 0, "delta": {}, "finish_reason": "stop"}],
             }
             yield f"data: {json.dumps(last)}\n\n"
+            if (body.get("stream_options") or {}).get("include_usage"):
+                yield f"data: {json.dumps({'id': cid, 'choices': [], 'usage': usage})}\n\n"
+            yield "data: [DONE]\n\n"
+
+        return StreamingResponse(events(), media_type="text/event-stream")
+
+    def tool_call_reply(body: dict[str, Any], calls: list[dict[str, Any]]) -> Response:
+        cid, created = f"chatcmpl-{uuid.uuid4().hex}", int(time.time())
+        completion = sum(len(c["function"]["arguments"]) // 4 + 1 for c in calls)
+        prompt_tokens = sum(len(str(m.get("content") or "").split()) for m in body.get("messages", []))
+        usage = {
+            "prompt_tokens": prompt_tokens,
+            "completion_tokens": completion,
+            "total_tokens": prompt_tokens + completion,
+        }
+        head = {"id": cid, "created": created, "model": body.get("model", model)}
+        if not body.get("stream"):
+            message = {"role": "assistant", "content": None, "tool_calls": calls}
+            choice = {"index": 0, "message": message, "finish_reason": "tool_calls"}
+            return JSONResponse({**head, "object": "chat.completion", "choices": [choice], "usage": usage})
+
+        def chunk(delta: dict[str, Any], finish: str | None = None) -> str:
+            choice = {"index": 0, "delta": delta, "finish_reason": finish}
+            return f"data: {json.dumps({**head, 'object': 'chat.completion.chunk', 'choices': [choice]})}\n\n"
+
+        async def events():  # type: ignore[no-untyped-def]
+            yield chunk({"role": "assistant", "content": None})
+            for index, call in enumerate(calls):
+                first = {"index": index, "id": call["id"], "type": "function"}
+                yield chunk(
+                    {
+                        "tool_calls": [
+                            {**first, "function": {"name": call["function"]["name"], "arguments": ""}}
+                        ]
+                    }
+                )
+                arguments = call["function"]["arguments"]
+                for at in range(0, len(arguments), 7):  # fragments that cut through words and quotes
+                    piece = {"index": index, "function": {"arguments": arguments[at : at + 7]}}
+                    yield chunk({"tool_calls": [piece]})
+            yield chunk({}, "tool_calls")
             if (body.get("stream_options") or {}).get("include_usage"):
                 yield f"data: {json.dumps({'id': cid, 'choices': [], 'usage': usage})}\n\n"
             yield "data: [DONE]\n\n"

@@ -10,7 +10,15 @@ from pydantic import ValidationError
 
 from finsandbox import registry
 from finsandbox.errors import InvalidRequest
-from finsandbox.gateway.backends.base import Backend, ChatChunk, ChatRequest, ChatResult, Usage, backend
+from finsandbox.gateway.backends.base import (
+    Backend,
+    ChatChunk,
+    ChatRequest,
+    ChatResult,
+    ToolCall,
+    Usage,
+    backend,
+)
 
 
 def backend_class(kind: str) -> type[Backend]:
@@ -65,6 +73,7 @@ __all__ = [
     "ChatChunk",
     "ChatRequest",
     "ChatResult",
+    "ToolCall",
     "Usage",
     "backend",
     "backend_class",

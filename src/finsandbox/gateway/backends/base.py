@@ -18,9 +18,14 @@ from finsandbox import registry
 
 @dataclass(frozen=True)
 class ChatRequest:
-    """A completion request after validation; `messages` have plain-text content."""
+    """A completion request after validation; `messages` have plain-text content.
 
-    messages: list[dict[str, str]]
+    For a backend that declares `supports_tools`, an assistant message may also carry `tool_calls`
+    (OpenAI's shape, content then possibly None) and a `tool` message its `tool_call_id`; other
+    backends never see either (the gateway refuses such requests for them).
+    """
+
+    messages: list[dict[str, Any]]
     max_tokens: int | None = None
     temperature: float | None = None
     top_p: float | None = None
@@ -31,6 +36,28 @@ class ChatRequest:
     # Sampling options (presence_penalty, frequency_penalty, logit_bias), only for backends that
     # declare them in `supported_options`.
     options: dict[str, Any] = field(default_factory=dict)
+    # OpenAI's tools (function definitions), tool_choice and parallel_tool_calls, only for backends
+    # that declare `supports_tools`.
+    tools: list[dict[str, Any]] | None = None
+    tool_choice: str | dict[str, Any] | None = None
+    parallel_tool_calls: bool | None = None
+
+
+@dataclass(frozen=True)
+class ToolCall:
+    """One function call the model asks for; `arguments` is the JSON text the model wrote."""
+
+    id: str
+    name: str
+    arguments: str
+
+    def openai(self) -> dict[str, Any]:
+        """OpenAI's shape of the call (a message's `tool_calls` item)."""
+        return {
+            "id": self.id,
+            "type": "function",
+            "function": {"name": self.name, "arguments": self.arguments},
+        }
 
 
 @dataclass(frozen=True)
@@ -49,15 +76,22 @@ class ChatResult:
     finish_reason: str
     usage: Usage
     model: str
+    tool_calls: tuple[ToolCall, ...] = ()
 
 
 @dataclass(frozen=True)
 class ChatChunk:
-    """A piece of a streamed answer; the last one has a finish_reason and, where known, usage."""
+    """A piece of a streamed answer; the last one has a finish_reason and, where known, usage.
+
+    A tool call is handed over whole, once its last fragment has arrived: the backend assembles
+    what its upstream streams in pieces, and the gateway guards the complete arguments before any
+    of them leaves.
+    """
 
     text: str = ""
     finish_reason: str | None = None
     usage: Usage | None = None
+    tool_calls: tuple[ToolCall, ...] = ()
 
 
 class Backend(ABC):

@@ -15,6 +15,7 @@ from __future__ import annotations
 import asyncio
 import json
 import os
+import uuid
 from collections.abc import AsyncIterator
 from typing import Any, ClassVar
 from urllib.parse import urlsplit
@@ -31,7 +32,15 @@ from finsandbox.errors import (
     UpstreamTimeout,
     UpstreamUnavailable,
 )
-from finsandbox.gateway.backends.base import Backend, ChatChunk, ChatRequest, ChatResult, Usage, backend
+from finsandbox.gateway.backends.base import (
+    Backend,
+    ChatChunk,
+    ChatRequest,
+    ChatResult,
+    ToolCall,
+    Usage,
+    backend,
+)
 
 MAX_CONNECTIONS = 256
 # Idle connections are dropped before the usual server keep-alive (uvicorn: 5 s) ends them, so a
@@ -68,6 +77,7 @@ class OpenAIBackend(Backend):
     kind: ClassVar[str] = "openai"
     Config: ClassVar[type[BaseModel]] = OpenAIConfig
     supports_response_format: ClassVar[bool] = True
+    supports_tools: ClassVar[bool] = True
     supported_options: ClassVar[frozenset[str]] = frozenset(
         {"presence_penalty", "frequency_penalty", "logit_bias"}
     )
@@ -128,6 +138,10 @@ class OpenAIBackend(Backend):
         if request.response_format is not None:
             body["response_format"] = request.response_format
         body.update(request.options)
+        for name in ("tools", "tool_choice", "parallel_tool_calls"):
+            value = getattr(request, name)
+            if value is not None:
+                body[name] = value
         if stream:
             body["stream_options"] = {"include_usage": True}
         return body
@@ -199,6 +213,7 @@ class OpenAIBackend(Backend):
             data = response.json()
             choice = data["choices"][0]
             text = choice["message"].get("content") or ""
+            calls = tuple(_tool_call(c) for c in choice["message"].get("tool_calls") or [])
         except (ValueError, KeyError, IndexError, TypeError, AttributeError):
             raise UpstreamError(
                 "the upstream returned a response that is not an OpenAI chat completion"
@@ -209,6 +224,7 @@ class OpenAIBackend(Backend):
             finish_reason=choice.get("finish_reason") or "stop",
             usage=Usage(int(usage.get("prompt_tokens") or 0), int(usage.get("completion_tokens") or 0)),
             model=data.get("model") or self.cfg.model,
+            tool_calls=calls,
         )
 
     def stream(self, request: ChatRequest) -> AsyncIterator[ChatChunk]:
@@ -222,6 +238,7 @@ class OpenAIBackend(Backend):
                 raise self._error_for(response.status_code, body, response.headers.get("retry-after"))
             finish: str | None = None
             usage: Usage | None = None
+            calls = _ToolCallParts()
             async for line in response.aiter_lines():
                 if not line.startswith("data:"):
                     continue
@@ -240,12 +257,14 @@ class OpenAIBackend(Backend):
                     u = event["usage"]
                     usage = Usage(int(u.get("prompt_tokens") or 0), int(u.get("completion_tokens") or 0))
                 for choice in event.get("choices") or []:
-                    text = (choice.get("delta") or {}).get("content")
+                    delta = choice.get("delta") or {}
+                    text = delta.get("content")
                     if text:
                         yield ChatChunk(text=text)
+                    calls.add(delta.get("tool_calls"))
                     if choice.get("finish_reason"):
                         finish = choice["finish_reason"]
-            yield ChatChunk(finish_reason=finish or "stop", usage=usage)
+            yield ChatChunk(finish_reason=finish or "stop", usage=usage, tool_calls=calls.complete())
         finally:
             await response.aclose()
 
@@ -262,6 +281,55 @@ class OpenAIBackend(Backend):
         session = self._sessions.pop(asyncio.get_running_loop(), None)
         if session is not None:
             await session.close()
+
+
+def _tool_call(item: Any) -> ToolCall:
+    """One item of a reply's `tool_calls`; a malformed one raises (the reply is not OpenAI's)."""
+    function = item["function"]
+    name, arguments = function["name"], function.get("arguments") or ""
+    if not isinstance(name, str) or not name or not isinstance(arguments, str):
+        raise TypeError("malformed tool call")
+    return ToolCall(id=str(item.get("id") or f"call_{uuid.uuid4().hex[:24]}"), name=name, arguments=arguments)
+
+
+class _ToolCallParts:
+    """Streamed tool calls, assembled by index from `delta.tool_calls` fragments: the id and name
+    come once, the arguments in pieces."""
+
+    def __init__(self) -> None:
+        self._calls: dict[int, dict[str, Any]] = {}
+
+    def add(self, fragments: Any) -> None:
+        if not fragments:
+            return
+        if not isinstance(fragments, list):
+            raise UpstreamError("the upstream sent tool calls that are not a list")
+        for fragment in fragments:
+            if not isinstance(fragment, dict):
+                raise UpstreamError("the upstream sent a tool call fragment that is not an object")
+            index = fragment.get("index", len(self._calls))
+            if not isinstance(index, int):
+                raise UpstreamError("the upstream sent a tool call fragment without an index")
+            call = self._calls.setdefault(index, {"id": "", "name": "", "arguments": []})
+            function = fragment.get("function") or {}
+            if fragment.get("id") and not call["id"]:
+                call["id"] = str(fragment["id"])
+            if isinstance(function.get("name"), str) and not call["name"]:
+                call["name"] = function["name"]
+            if isinstance(function.get("arguments"), str):
+                call["arguments"].append(function["arguments"])
+
+    def complete(self) -> tuple[ToolCall, ...]:
+        calls = []
+        for _, call in sorted(self._calls.items()):
+            if not call["name"]:
+                raise UpstreamError("the upstream streamed a tool call without a function name")
+            item = {
+                "id": call["id"],
+                "function": {"name": call["name"], "arguments": "".join(call["arguments"])},
+            }
+            calls.append(_tool_call(item))
+        return tuple(calls)
 
 
 class _Response:
