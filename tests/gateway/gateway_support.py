@@ -13,7 +13,14 @@ from sqlalchemy import func, select, update
 def reset_upstream(url: str) -> None:
     httpx.post(
         f"{url}/_control",
-        json={"fail_status": None, "delay_ms": 0, "tool_arguments": None, "clear": True},
+        json={
+            "fail_status": None,
+            "delay_ms": 0,
+            "tool_arguments": None,
+            "tool_calls": None,
+            "tool_deltas": None,
+            "clear": True,
+        },
         timeout=5,
     )
 

@@ -239,3 +239,22 @@ def test_a_blocking_guard_blocks_tool_call_arguments() -> None:
     result = Pipeline.from_policy(policy).check_arguments(['{"id": "A123456(3)"}'], GuardContext())
     assert result.action is Action.BLOCK and result.arguments is None
     assert result.decisions[-1].location == "tool_calls[0].function.arguments"
+
+
+def test_numbers_duplicate_keys_and_ids_of_tool_calls_are_guarded_too() -> None:
+    """A number is read as written, with its key as the cue ("phone"); a repeated key (whose first
+    value a parser would drop) makes the whole text checked as text; an id passes the same guards."""
+    result = Pipeline.from_policy(default_policy()).check_arguments(
+        [
+            '{"phone": 91234567, "card": 4111111111111111, "amount": 2500}',
+            '{"hkid": "A123456(3)", "hkid": "none"}',
+        ],
+        GuardContext(),
+        ids=["call_1", "chan.taiman@example.com"],
+    )
+    assert result.action is Action.REDACT and result.arguments is not None and result.ids is not None
+    parsed = json.loads(result.arguments[0])
+    assert parsed["amount"] == 2500 and "91234567" not in str(parsed["phone"])
+    assert "4111111111111111" not in str(parsed["card"])
+    assert "A123456" not in result.arguments[1]
+    assert result.ids[0] == "call_1" and "chan.taiman" not in result.ids[1]

@@ -9,6 +9,7 @@ call with a `guard_blocked` error whose body lists the decisions (never the bloc
 from __future__ import annotations
 
 import time
+import uuid
 from dataclasses import dataclass, field, replace
 from functools import lru_cache
 from typing import Any
@@ -149,14 +150,20 @@ class GuardedCall:
 
     async def check_tool_calls(self, calls: tuple[ToolCall, ...]) -> tuple[ToolCall, ...] | None:
         """The reply's tool calls with their arguments guarded as model output (each string value
-        of the JSON on its own, so the arguments still parse), or None when a guard blocked them."""
+        of the JSON on its own, so the arguments still parse), or None when a guard blocked them.
+        Their ids pass the same guards: one a guard would change is replaced by a fresh id."""
         if not calls:
             return calls
-        result = await self.pipeline.acheck_arguments([c.arguments for c in calls], self.context)
+        result = await self.pipeline.acheck_arguments(
+            [c.arguments for c in calls], self.context, ids=[c.id for c in calls]
+        )
         self._keep(result.decisions)
-        if result.action is Action.BLOCK or result.arguments is None:
+        if result.action is Action.BLOCK or result.arguments is None or result.ids is None:
             return None
-        return tuple(replace(c, arguments=a) for c, a in zip(calls, result.arguments, strict=True))
+        return tuple(
+            replace(c, arguments=a, id=i if i == c.id else f"call_{uuid.uuid4().hex[:24]}")
+            for c, a, i in zip(calls, result.arguments, result.ids, strict=True)
+        )
 
     def restore_call(self, call: ToolCall) -> ToolCall:
         """A guarded tool call as the caller receives it (see `restore`), its arguments still JSON."""

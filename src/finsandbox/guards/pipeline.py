@@ -7,6 +7,7 @@ malformed decision is a block, never a pass.
 from __future__ import annotations
 
 import copy
+import re
 from collections.abc import Iterator
 from dataclasses import dataclass, field, replace
 from typing import Any
@@ -29,6 +30,7 @@ class PipelineResult:
     messages: list[dict[str, Any]] | None = None
     text: str | None = None
     arguments: list[str] | None = None  # tool calls' arguments, from `check_arguments`
+    ids: list[str] | None = None  # and their ids, when it was given them
 
     @property
     def blocked_by(self) -> Decision | None:
@@ -106,7 +108,8 @@ class Pipeline:
         A message may carry "finsandbox_source": "retrieved" to mark indirect-injection content (it is
         removed from the copies); tool results count as retrieved. Non-text parts pass unchanged. The
         arguments of an assistant message's tool calls are checked string value by string value, so
-        they stay JSON.
+        they stay JSON; the ids of its calls and a tool message's `tool_call_id` are checked as text
+        (a caller's id is free text), each id masked alike wherever it stands.
         """
         if not isinstance(messages, list) or not all(isinstance(m, dict) for m in messages):
             raise InvalidRequest("messages must be a list of objects", param="messages")
@@ -150,6 +153,13 @@ class Pipeline:
                 if new is None:
                     return PipelineResult(Action.BLOCK, decisions)
                 copied["tool_calls"][j]["function"]["arguments"] = new
+            for where, holder, key in _ids(copied, i):
+                try:
+                    [holder[key]] = self._check_strings(
+                        self.input_steps, [holder[key]], msg_context, where, decisions
+                    )
+                except GuardBlocked:
+                    return PipelineResult(Action.BLOCK, decisions)
             out.append(copied)
         return PipelineResult(worst(d.action for d in decisions), decisions, messages=out)
 
@@ -209,16 +219,21 @@ class Pipeline:
             return PipelineResult(Action.BLOCK, decisions)
         return PipelineResult(worst(d.action for d in decisions), decisions, text=new)
 
-    def check_arguments(self, arguments: list[str], context: GuardContext) -> PipelineResult:
-        """Check the arguments of the tool calls in a reply (model output, like its text)."""
+    def check_arguments(
+        self, arguments: list[str], context: GuardContext, ids: list[str] | None = None
+    ) -> PipelineResult:
+        """Check the arguments of the tool calls in a reply (model output, like its text), and their
+        `ids` if given (the upstream wrote them: a canary or an e-mail fits in one)."""
         return watched(
-            self._check_arguments, arguments, context, on_timeout=_blocked, idle=self._idle("output")
+            self._check_arguments, arguments, context, ids, on_timeout=_blocked, idle=self._idle("output")
         )
 
-    async def acheck_arguments(self, arguments: list[str], context: GuardContext) -> PipelineResult:
+    async def acheck_arguments(
+        self, arguments: list[str], context: GuardContext, ids: list[str] | None = None
+    ) -> PipelineResult:
         """`check_arguments` on an event loop."""
         return await watched_async(
-            self._check_arguments, arguments, context, on_timeout=_blocked, idle=self._idle("output")
+            self._check_arguments, arguments, context, ids, on_timeout=_blocked, idle=self._idle("output")
         )
 
     def _check_structured(self, text: str, context: GuardContext) -> PipelineResult:
@@ -235,7 +250,9 @@ class Pipeline:
             return PipelineResult(Action.BLOCK, decisions)
         return PipelineResult(worst(d.action for d in decisions), decisions, text=new)
 
-    def _check_arguments(self, arguments: list[str], context: GuardContext) -> PipelineResult:
+    def _check_arguments(
+        self, arguments: list[str], context: GuardContext, ids: list[str] | None = None
+    ) -> PipelineResult:
         """Each call's JSON arguments through the output guards that judge text where it stands
         (`stream_scope == "window"`: personal data, leaks, banned topics), string value by string
         value, so a mask never breaks the JSON a program will parse. The guards that judge or amend
@@ -249,7 +266,17 @@ class Pipeline:
             if new is None:
                 return PipelineResult(Action.BLOCK, decisions)
             out.append(new)
-        return PipelineResult(worst(d.action for d in decisions), decisions, arguments=out)
+        checked_ids: list[str] = []
+        for i, call_id in enumerate(ids or []):
+            try:
+                checked_ids += self._check_strings(
+                    steps, [call_id], context, f"tool_calls[{i}].id", decisions
+                )
+            except GuardBlocked:
+                return PipelineResult(Action.BLOCK, decisions)
+        return PipelineResult(
+            worst(d.action for d in decisions), decisions, arguments=out, ids=checked_ids if ids else None
+        )
 
     def _guard_json(
         self, steps: list[Step], raw: str, context: GuardContext, where: str, decisions: list[Decision]
@@ -271,14 +298,18 @@ class Pipeline:
         decisions: list[Decision],
     ) -> list[str]:
         """The strings of one JSON text through `steps`: joined, as one text (one run of each guard,
-        and a value keeps its key as context), or one by one where a redaction crossed a boundary.
-        Raises GuardBlocked on a block."""
-        if len(strings) > 1 and not any(JSON_SEPARATOR in s for s in strings):
-            new, found, blocked = self._run_chain(steps, JSON_SEPARATOR.join(strings), context, where)
+        and a value keeps its key as context: "phone" and 91234567 read in one sentence), or one by
+        one where a redaction crossed a boundary. Raises GuardBlocked on a block."""
+        if len(strings) > 1 and not any(JSON_SEPARATOR in s or KEY_SEPARATOR in s for s in strings):
+            key_at = getattr(strings, "key_at", frozenset())
+            joined = strings[0] + "".join(
+                (KEY_SEPARATOR if i - 1 in key_at else JSON_SEPARATOR) + s for i, s in enumerate(strings) if i
+            )
+            new, found, blocked = self._run_chain(steps, joined, context, where)
             if blocked:
                 decisions.extend(found)
                 raise GuardBlocked(found[-1], context.direction)
-            parts = new.split(JSON_SEPARATOR)
+            parts = _SEPARATORS.split(new)
             if len(parts) == len(strings):
                 decisions.extend(found)
                 return parts
@@ -309,6 +340,9 @@ def _blocked(decisions: list[Decision]) -> PipelineResult:
 
 JSON_SEPARATOR = "\n\u2029\n"
 """Between the strings of a JSON text checked as one: a paragraph break no finding spans."""
+KEY_SEPARATOR = ":\u2063 "
+"""Between an object's key and its value: the same sentence, so a cue in the key counts."""
+_SEPARATORS = re.compile(f"{re.escape(JSON_SEPARATOR)}|{re.escape(KEY_SEPARATOR)}")
 
 
 def _arguments(message: dict[str, Any]) -> Iterator[tuple[int, str]]:
@@ -320,6 +354,15 @@ def _arguments(message: dict[str, Any]) -> Iterator[tuple[int, str]]:
         function = call.get("function") if isinstance(call, dict) else None
         if isinstance(function, dict) and isinstance(function.get("arguments"), str):
             yield j, function["arguments"]
+
+
+def _ids(message: dict[str, Any], i: int) -> Iterator[tuple[str, dict[str, Any], str]]:
+    """(location, holder, key) of every tool call id a message carries, to check in place."""
+    for j, call in enumerate(message.get("tool_calls") or []):
+        if isinstance(call, dict) and isinstance(call.get("id"), str):
+            yield f"messages[{i}].tool_calls[{j}].id", call, "id"
+    if isinstance(message.get("tool_call_id"), str):
+        yield f"messages[{i}].tool_call_id", message, "tool_call_id"
 
 
 def _default_source(role: str) -> str:

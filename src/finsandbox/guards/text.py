@@ -124,27 +124,66 @@ def decoded_payloads(text: str, limit: int = 32) -> list[tuple[str, str]]:
     return found
 
 
+class JsonStrings(list[str]):
+    """The strings of a JSON text in document order, knowing which are object keys: a key is read
+    with the value that follows it (a phone cue in the key, the number in the value)."""
+
+    def __init__(self, strings: list[str], key_at: set[int]) -> None:
+        super().__init__(strings)
+        self.key_at = frozenset(key_at)
+
+
+class _Number:
+    """A JSON number as it was written: checked as its text, kept a number unless a guard changed it."""
+
+    __slots__ = ("text", "value")
+
+    def __init__(self, text: str, value: int | float) -> None:
+        self.text, self.value = text, value
+
+
+def _unique_keys(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    """An object whose keys are all different: with a duplicate key a parser keeps one value and the
+    raw text still carries the other, so such text is not walked as JSON but checked whole."""
+    out = dict(pairs)
+    if len(out) != len(pairs):
+        raise ValueError("duplicate key")
+    return out
+
+
 def map_json_strings(raw: str, rewrite: Callable[[list[str]], list[str]]) -> str:
-    """`raw` JSON text with its strings (object keys and string values, in document order) replaced
-    by `rewrite(strings)`, re-serialised only when one changed, so the result still parses. Text
-    that is not JSON (or nests too deep to walk) is rewritten whole, as a list of one.
+    """`raw` JSON text with its strings (object keys, string values and numbers as written, in
+    document order) replaced by `rewrite(strings)`, re-serialised only when one changed, so the
+    result still parses. Text that is not JSON (or nests too deep to walk, or repeats a key in an
+    object) is rewritten whole, as a list of one.
 
     Guards use it where model text is for a program rather than a person (a tool call's arguments,
     a structured answer): masking the raw JSON could cut through its quoting, and personal data
     written in JSON escapes (\\u0040) would pass a check of the raw text unread. Keys are checked
     too (an object may map a customer's name to a value); two keys masked alike stay two keys.
+    Numbers are checked as written (a phone or card number needs no quotes); one a guard changes
+    becomes the string it was changed to. `rewrite` gets a `JsonStrings`, which marks the keys.
     """
     try:
-        value = json.loads(raw)
+        value = json.loads(
+            raw,
+            object_pairs_hook=_unique_keys,
+            parse_int=lambda t: _Number(t, int(t)),
+            parse_float=lambda t: _Number(t, float(t)),
+        )
     except (ValueError, RecursionError):
         return rewrite([raw])[0]
     strings: list[str] = []
+    key_at: set[int] = set()
 
     def collect(node: Any) -> None:
         if isinstance(node, str):
             strings.append(node)
+        elif isinstance(node, _Number):
+            strings.append(node.text)
         elif isinstance(node, dict):
             for k, v in node.items():
+                key_at.add(len(strings))
                 strings.append(k)
                 collect(v)
         elif isinstance(node, list):
@@ -157,7 +196,7 @@ def map_json_strings(raw: str, rewrite: Callable[[list[str]], list[str]]) -> str
         return rewrite([raw])[0]
     if not strings:
         return raw
-    new = rewrite(strings)
+    new = rewrite(JsonStrings(strings, key_at))
     if new == strings:
         return raw
     replacements = iter(new)
@@ -165,6 +204,9 @@ def map_json_strings(raw: str, rewrite: Callable[[list[str]], list[str]]) -> str
     def rebuild(node: Any) -> Any:
         if isinstance(node, str):
             return next(replacements)
+        if isinstance(node, _Number):
+            checked = next(replacements)
+            return node.value if checked == node.text else checked
         if isinstance(node, dict):
             out: dict[str, Any] = {}
             for v in node.values():

@@ -10,7 +10,9 @@ Given `tools` (and a `tool_choice` other than "none") it calls them: the named o
 offered (the first only with `parallel_tool_calls: false`), with arguments that fill each string
 parameter with the last user message (or the fixed `tool_arguments` it was told), streamed as
 OpenAI streams them (name first, then the arguments in fragments); a conversation that ends with
-tool results is answered with text that uses them.
+tool results is answered with text that uses them. Told `tool_calls` (a reply's list, verbatim)
+or `tool_deltas` (streamed deltas, verbatim, never finished) it answers with exactly those, as a
+hostile upstream or a careless model might.
 Run it with `python -m finsandbox.testing.upstream --port 8001 [--delay-ms 100] [--tokens-per-s 100]`.
 """
 
@@ -58,6 +60,8 @@ def create_upstream(delay_ms: float = 0.0, model: str = "stub-model", tokens_per
             tools = tools[:1]
         users = [m for m in messages if m.get("role") == "user"]
         last = str(users[-1].get("content") or "") if users else ""
+        if state.get("tool_calls") is not None:  # told verbatim: a model's (or a hostile upstream's)
+            return list(state["tool_calls"])
         calls = []
         for tool in tools:
             arguments = state.get("tool_arguments")
@@ -97,7 +101,7 @@ def create_upstream(delay_ms: float = 0.0, model: str = "stub-model", tokens_per
                 {"error": {"message": f"stub failure {status}", "type": "stub"}}, status_code=status
             )
         calls = tool_calls_for(body)
-        if calls:
+        if calls or state.get("tool_deltas"):
             return tool_call_reply(body, calls)
         text = tool_result_answer(body) or answer_for(body)
         words = text.split(" ")
@@ -162,7 +166,7 @@ def create_upstream(delay_ms: float = 0.0, model: str = "stub-model", tokens_per
 
     def tool_call_reply(body: dict[str, Any], calls: list[dict[str, Any]]) -> Response:
         cid, created = f"chatcmpl-{uuid.uuid4().hex}", int(time.time())
-        completion = sum(len(c["function"]["arguments"]) // 4 + 1 for c in calls)
+        completion = sum(len(json.dumps(c)) // 4 + 1 for c in calls)
         prompt_tokens = sum(len(str(m.get("content") or "").split()) for m in body.get("messages", []))
         usage = {
             "prompt_tokens": prompt_tokens,
@@ -181,6 +185,11 @@ def create_upstream(delay_ms: float = 0.0, model: str = "stub-model", tokens_per
 
         async def events():  # type: ignore[no-untyped-def]
             yield chunk({"role": "assistant", "content": None})
+            if state.get("tool_deltas"):  # told verbatim, one delta an event, then no finish
+                for delta in state["tool_deltas"]:
+                    yield chunk(delta)
+                yield "data: [DONE]\n\n"
+                return
             for index, call in enumerate(calls):
                 first = {"index": index, "id": call["id"], "type": "function"}
                 yield chunk(

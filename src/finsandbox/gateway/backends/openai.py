@@ -15,6 +15,7 @@ from __future__ import annotations
 import asyncio
 import json
 import os
+import re
 import uuid
 from collections.abc import AsyncIterator
 from typing import Any, ClassVar
@@ -213,7 +214,7 @@ class OpenAIBackend(Backend):
             data = response.json()
             choice = data["choices"][0]
             text = choice["message"].get("content") or ""
-            calls = tuple(_tool_call(c) for c in choice["message"].get("tool_calls") or [])
+            calls = tuple(_tool_call(c, _offered(request)) for c in choice["message"].get("tool_calls") or [])
         except (ValueError, KeyError, IndexError, TypeError, AttributeError):
             raise UpstreamError(
                 "the upstream returned a response that is not an OpenAI chat completion"
@@ -238,7 +239,7 @@ class OpenAIBackend(Backend):
                 raise self._error_for(response.status_code, body, response.headers.get("retry-after"))
             finish: str | None = None
             usage: Usage | None = None
-            calls = _ToolCallParts()
+            calls = _ToolCallParts(_offered(request))
             async for line in response.aiter_lines():
                 if not line.startswith("data:"):
                     continue
@@ -283,21 +284,41 @@ class OpenAIBackend(Backend):
             await session.close()
 
 
-def _tool_call(item: Any) -> ToolCall:
-    """One item of a reply's `tool_calls`; a malformed one raises (the reply is not OpenAI's)."""
+TOOL_CALL_ID = re.compile(r"[A-Za-z0-9_-]{1,64}")
+"""An upstream's tool call id the gateway passes on (OpenAI's and the usual providers' ids);
+another is replaced by one of the gateway's, so an id carries no text from upstream."""
+
+
+def _offered(request: ChatRequest) -> frozenset[str]:
+    """The names of the functions the request offered the model."""
+    return frozenset(
+        t["function"]["name"] for t in request.tools or [] if isinstance(t.get("function"), dict)
+    )
+
+
+def _tool_call(item: Any, offered: frozenset[str]) -> ToolCall:
+    """One item of a reply's `tool_calls`; a malformed one raises (the reply is not OpenAI's). The
+    name must be one of the functions offered (the caller's own words, never the model's), and an
+    id that is not a plain token is replaced."""
     function = item["function"]
     name, arguments = function["name"], function.get("arguments") or ""
     if not isinstance(name, str) or not name or not isinstance(arguments, str):
         raise TypeError("malformed tool call")
-    return ToolCall(id=str(item.get("id") or f"call_{uuid.uuid4().hex[:24]}"), name=name, arguments=arguments)
+    if name not in offered:  # the name is not repeated: it is model text no guard has read
+        raise UpstreamError("the upstream called a function that the request did not offer")
+    call_id = item.get("id")
+    if not isinstance(call_id, str) or not TOOL_CALL_ID.fullmatch(call_id):
+        call_id = f"call_{uuid.uuid4().hex[:24]}"
+    return ToolCall(id=call_id, name=name, arguments=arguments)
 
 
 class _ToolCallParts:
     """Streamed tool calls, assembled by index from `delta.tool_calls` fragments: the id and name
     come once, the arguments in pieces."""
 
-    def __init__(self) -> None:
+    def __init__(self, offered: frozenset[str]) -> None:
         self._calls: dict[int, dict[str, Any]] = {}
+        self._offered = offered
 
     def add(self, fragments: Any) -> None:
         if not fragments:
@@ -312,6 +333,8 @@ class _ToolCallParts:
                 raise UpstreamError("the upstream sent a tool call fragment without an index")
             call = self._calls.setdefault(index, {"id": "", "name": "", "arguments": []})
             function = fragment.get("function") or {}
+            if not isinstance(function, dict):
+                raise UpstreamError("the upstream sent a tool call fragment whose function is not an object")
             if fragment.get("id") and not call["id"]:
                 call["id"] = str(fragment["id"])
             if isinstance(function.get("name"), str) and not call["name"]:
@@ -328,7 +351,7 @@ class _ToolCallParts:
                 "id": call["id"],
                 "function": {"name": call["name"], "arguments": "".join(call["arguments"])},
             }
-            calls.append(_tool_call(item))
+            calls.append(_tool_call(item, self._offered))
         return tuple(calls)
 
 
