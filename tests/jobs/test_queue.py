@@ -72,6 +72,65 @@ def test_a_workspace_with_a_running_job_waits_behind_one_without(db: str) -> Non
     assert claim("r1", concurrency=2) == a_jobs[1]
 
 
+def _ran(workspace_id: str, *, cpu: float = 0.0, gpu: float = 0.0, started_ago: timedelta) -> None:
+    """A job of the workspace that ran and finished a minute ago, charged this much compute."""
+    at = datetime.now(UTC)
+    with session_scope(write=True) as s:
+        s.add(
+            Job(
+                workspace_id=workspace_id,
+                kind="batch_inference",
+                params={},
+                estimate={},
+                state="succeeded",
+                created_by="test",
+                started_at=at - started_ago,
+                heartbeat_at=at - timedelta(minutes=1),
+                finished_at=at - timedelta(minutes=1),
+                cpu_seconds=cpu,
+                gpu_seconds=gpu,
+            )
+        )
+
+
+@pytest.mark.parametrize("heavy", [{"cpu": 7200.0}, {"gpu": 7200.0}, {"cpu": 3000.0, "gpu": 4200.0}])
+def test_a_workspace_that_used_more_compute_yields_to_one_that_used_less(db: str, heavy: dict) -> None:
+    from finsandbox.jobs.runner import claim
+
+    a = make_programme(slug="ws-a", bank="Alpha Bank")
+    b = make_programme(slug="ws-b", bank="Beta Bank")
+    # A's two-hour fine-tune started before B's one-minute batch: turns alone would pick A first.
+    _ran(a.workspace_id, started_ago=timedelta(hours=3), **heavy)
+    _ran(b.workspace_id, cpu=60.0, started_ago=timedelta(minutes=2))
+    a_jobs = _queue(a.workspace_id, 2, "a")  # A asked first, too
+    b_jobs = _queue(b.workspace_id, 2, "b")
+    order = []
+    while (job_id := claim("r1", concurrency=1)) is not None:
+        order.append(job_id)
+        _finish(job_id)
+    # B's queued jobs run (and are charged nothing here) before A's: A still used more in the window.
+    assert order == [b_jobs[0], b_jobs[1], a_jobs[0], a_jobs[1]]
+
+
+def test_compute_used_before_the_window_no_longer_counts(db: str) -> None:
+    from finsandbox.jobs.runner import FAIR_SHARE_WINDOW, claim
+
+    a = make_programme(slug="ws-a", bank="Alpha Bank")
+    b = make_programme(slug="ws-b", bank="Beta Bank")
+    _ran(a.workspace_id, cpu=7200.0, started_ago=timedelta(hours=3))
+    _ran(b.workspace_id, cpu=60.0, started_ago=timedelta(minutes=2))
+    with session_scope(write=True) as s:  # A's fine-tune ended before the window
+        heavy = s.scalars(select(Job).where(Job.workspace_id == a.workspace_id)).one()
+        heavy.finished_at = heavy.heartbeat_at = datetime.now(UTC) - FAIR_SHARE_WINDOW - timedelta(hours=1)
+        heavy.started_at = heavy.finished_at - timedelta(hours=2)
+    a_jobs = _queue(a.workspace_id, 1, "a")
+    b_jobs = _queue(b.workspace_id, 1, "b")
+    # A's two hours fell out of the window: it now counts nothing against B's minute.
+    assert claim("r1", concurrency=1) == a_jobs[0]
+    _finish(a_jobs[0])
+    assert claim("r1", concurrency=1) == b_jobs[0]
+
+
 CLAIMER = """
 import json, sys
 from finsandbox.jobs.runner import claim

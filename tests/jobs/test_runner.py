@@ -219,6 +219,12 @@ def test_batch_trial_runs_a_trial_and_charges_its_metered_tokens(db: str, upstre
         ("batch_trial", {"endpoint": "stub", "suite": "poetry"}, "suite", "unknown suite 'poetry'"),
         (
             "batch_trial",
+            {"endpoint": "stub", "suite": "customer_service", "max_tokens": True},
+            "max_tokens",
+            "whole number",
+        ),
+        (
+            "batch_trial",
             {"endpoint": "stub", "suite": "customer_service", "executor": "warp"},
             "executor",
             "unknown executor",
@@ -247,6 +253,8 @@ def test_a_job_runs_as_a_ray_task_when_configured(db: str, upstream, monkeypatch
     try:
         assert run_queue() == [(job_id, "succeeded")]
     finally:
+        # Settings read after this (job_dir below) must not keep the Ray executor for later tests.
+        monkeypatch.delenv("FINSANDBOX_JOB_EXECUTOR")
         get_settings.cache_clear()
         import ray
 

@@ -43,7 +43,9 @@ class FinetuneParams(BaseModel):
         default=256, ge=16, le=8192, description="longest row in tokens; longer rows are left out and counted"
     )
     target_modules: tuple[str, ...] = Field(
-        default=("q_proj", "k_proj", "v_proj", "o_proj"), description="projections that get an adapter"
+        default=("q_proj", "k_proj", "v_proj", "o_proj"),
+        max_length=len(TARGET_MODULES),
+        description="projections that get an adapter",
     )
     seed: int = Field(default=0, ge=0, le=2**31 - 1, description="seed for initialisation and row order")
     device: Literal["cpu", "cuda", "auto"] = Field(

@@ -12,17 +12,22 @@ Three phases, so no database transaction is held open while the model trains for
    adapter's SHA-256, the dataset's and the pseudonymised training set's digests, the policy, the
    hyper-parameters, the loss curve, tokens, seconds and device. A failure or a cancellation is
    recorded too (`finetune.failed`, `finetune.cancelled`) and registers nothing.
+
+Given `Checkpoints` (a job passes its work directory), training saves its state as it goes and a
+later run of the same fine-tune goes on from the last checkpoint: phase 1 then records
+`finetune.resumed` with the step, and the provenance lists the steps it was resumed from. A
+checkpoint is continued only when its file is intact and it was made from the same base model,
+training rows and parameters (its fingerprint); otherwise training starts again and says why.
 """
 
 from __future__ import annotations
 
 import json
-import os
 import re
 import time
 from collections.abc import Callable, Iterator
 from contextlib import AbstractContextManager
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -33,7 +38,9 @@ from finsandbox import ledger
 from finsandbox.access.authz import authorize
 from finsandbox.config import get_settings, private_dir
 from finsandbox.errors import InvalidRequest, NotFound
+from finsandbox.finetune.checkpoints import Checkpoints, write_private
 from finsandbox.finetune.data import PreparedSet, as_served, pseudonymise, rows_from_dataset
+from finsandbox.finetune.gguf_adapter import file_sha256
 from finsandbox.finetune.params import FinetuneParams
 from finsandbox.store.models import Dataset, Endpoint, LedgerEntry, User, Workspace
 
@@ -75,6 +82,40 @@ class Plan:
     prepared: PreparedSet
     params: FinetuneParams
     actor: str
+    fingerprint: str = ""
+    resume: dict[str, Any] | None = None  # the checkpoint training goes on from, when usable
+    checkpoint_discarded: str | None = None  # why a checkpoint offered was not continued
+
+
+def fingerprint(base_sha256: str, prepared: PreparedSet, params: FinetuneParams) -> str:
+    """What a training run depends on, as one digest: a checkpoint made from other inputs is not resumed."""
+    return ledger.sha256_hex(
+        ledger.canonical(
+            {
+                "base_model": base_sha256,
+                "training_set": prepared.digest,
+                "params": params.model_dump(mode="json"),
+            }
+        )
+    )
+
+
+def _unusable(checkpoints: Checkpoints, fingerprint: str) -> str | None:
+    """Why the checkpoint offered cannot be continued, or None when it can."""
+    state = checkpoints.resume or {}
+    if state.get("fingerprint") != fingerprint:
+        return (
+            "the base model, the training rows (the dataset or its pseudonymisation) or the parameters "
+            "changed since it was made"
+        )
+    if not checkpoints.path.is_file() or file_sha256(checkpoints.path) != state.get("sha256"):
+        return "the checkpoint file is missing or does not match its digest"
+    step, total, curve = state.get("step"), state.get("total_steps"), state.get("loss_curve")
+    if not isinstance(step, int) or not isinstance(total, int) or not isinstance(curve, list):
+        return "the checkpoint's summary is incomplete"
+    if not 0 < step < total or len(curve) != step:
+        return "the checkpoint's step is out of range"
+    return None
 
 
 @dataclass
@@ -104,7 +145,7 @@ def _dataset(session: Session, workspace: Workspace, ref: str) -> Dataset:
     return found
 
 
-def _base(session: Session, workspace: Workspace, name: str | None) -> Endpoint | None:
+def resolve_base(session: Session, workspace: Workspace, name: str | None) -> Endpoint | None:
     """The endpoint to start from: the named one, else `smollm2`, else the only embedded one."""
     endpoints = list(
         session.scalars(
@@ -150,12 +191,14 @@ def prepare(
     actor: str,
     user: User | None = None,
     base_endpoint: str | None = None,
+    checkpoints: Checkpoints | None = None,
 ) -> Plan:
-    """Phase 1: check everything, pseudonymise the rows and record the start in the ledger.
+    """Phase 1: check everything, pseudonymise the rows and record the start in the ledger (or the
+    resume, when `checkpoints.resume` is a checkpoint this run may continue).
 
     Call inside `session_scope(write=True)`."""
     from finsandbox.access.closure import ensure_open
-    from finsandbox.finetune.gguf_adapter import file_sha256, read_metadata
+    from finsandbox.finetune.gguf_adapter import read_metadata
     from finsandbox.gateway.backends.llamacpp import resolve_model_path
     from finsandbox.guards import default_policy, parse_policy
     from finsandbox.programme import get_workspace
@@ -167,7 +210,7 @@ def prepare(
     ensure_open(workspace, "take new endpoints")
     ds = _dataset(session, workspace, dataset)
     rows = rows_from_dataset(ds.rows, ds.columns)
-    base = _base(session, workspace, base_endpoint)
+    base = resolve_base(session, workspace, base_endpoint)
     base_config = dict(base.config or {}) if base is not None else {}
     model_path = resolve_model_path(base_config)
     if not model_path.is_file():
@@ -185,6 +228,12 @@ def prepare(
         else default_policy()
     )
     prepared = as_served(pseudonymise(rows, policy, workspace.guard_policy), params.seed)
+    base_sha256 = file_sha256(model_path)
+    digest = fingerprint(base_sha256, prepared, params)
+    resume, discarded = None, None
+    if checkpoints is not None and checkpoints.resume is not None:
+        discarded = _unusable(checkpoints, digest)
+        resume = checkpoints.resume if discarded is None else None
     plan = Plan(
         workspace_id=workspace.id,
         workspace_slug=workspace.slug,
@@ -192,23 +241,31 @@ def prepare(
         base_endpoint=base.name if base is not None else None,
         base_config={k: v for k, v in base_config.items() if k not in ("lora_path", "lora_scale")},
         model_path=model_path,
-        base_sha256=file_sha256(model_path),
+        base_sha256=base_sha256,
         prepared=prepared,
         params=params,
         actor=actor,
+        fingerprint=digest,
+        resume=resume,
+        checkpoint_discarded=discarded,
     )
+    payload: dict[str, Any] = {
+        "base_endpoint": plan.base_endpoint,
+        "base_model": {"file": model_path.name, "sha256": plan.base_sha256},
+        "dataset": plan.dataset,
+        "pseudonymisation": prepared.provenance(),
+        "params": params.model_dump(mode="json"),
+    }
+    if resume is not None:
+        payload["resumed_from"] = {"step": resume["step"], "checkpoint_sha256": resume["sha256"]}
+    if discarded is not None:
+        payload["checkpoint_discarded"] = discarded
     ledger.append(
         session,
         actor=actor,
-        kind="finetune.started",
+        kind="finetune.resumed" if resume is not None else "finetune.started",
         workspace_id=workspace.id,
-        payload={
-            "base_endpoint": plan.base_endpoint,
-            "base_model": {"file": model_path.name, "sha256": plan.base_sha256},
-            "dataset": plan.dataset,
-            "pseudonymisation": prepared.provenance(),
-            "params": params.model_dump(mode="json"),
-        },
+        payload=payload,
     )
     return plan
 
@@ -229,20 +286,6 @@ def _next_name(session: Session, workspace_id: str, prefix: str) -> str:
     return f"{prefix}-ft-{max(taken, default=0) + 1}"
 
 
-def _write_private(path: Path, write: Callable[[Path], None]) -> None:
-    """Write through a temporary owner-only file, renamed into place when complete."""
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-    os.close(fd)
-    try:
-        write(tmp)
-        os.chmod(tmp, 0o600)
-        os.replace(tmp, path)
-    finally:
-        if tmp.exists():
-            tmp.unlink()
-
-
 def run_finetune(
     workspace_slug: str,
     dataset: str,
@@ -255,21 +298,32 @@ def run_finetune(
     should_stop: Callable[[], bool] | None = None,
     session_scope: SessionFactory | None = None,
     loaded: tuple[Any, Any] | None = None,
+    checkpoints: Checkpoints | None = None,
 ) -> Outcome:
     """Fine-tune, store the adapter, register the endpoint; every phase recorded in the ledger.
 
     `session_scope(write=...)` opens the sessions (a job passes its own); `loaded` reuses a base
-    model already in memory (tests and the bench)."""
+    model already in memory (tests and the bench); `checkpoints` saves training state as it goes
+    and, with `resume` set, goes on from it (see the module's docstring)."""
     from finsandbox.access import get_user
     from finsandbox.finetune import trainer
-    from finsandbox.finetune.gguf_adapter import file_sha256, read_metadata, write_adapter
+    from finsandbox.finetune.gguf_adapter import read_metadata, write_adapter
 
     scope = session_scope or _session_scope
     with scope(write=True) as s:
         user = get_user(s, user_email) if user_email else None
         plan = prepare(
-            s, workspace_slug, dataset, params, actor=actor, user=user, base_endpoint=base_endpoint
+            s,
+            workspace_slug,
+            dataset,
+            params,
+            actor=actor,
+            user=user,
+            base_endpoint=base_endpoint,
+            checkpoints=checkpoints,
         )
+    if checkpoints is not None:
+        checkpoints = replace(checkpoints, resume=plan.resume, fingerprint=plan.fingerprint)
     started = time.perf_counter()
     try:
         result = trainer.train(
@@ -279,6 +333,7 @@ def run_finetune(
             on_step=on_step,
             should_stop=should_stop,
             loaded=loaded,
+            checkpoints=checkpoints,
         )
     except Exception as exc:
         _record_end(scope, plan, "finetune.failed", {"error": _reason(exc)})
@@ -295,7 +350,10 @@ def run_finetune(
         "device": result.device,
         "loss_curve": result.loss_curve,
         "versions": result.versions,
+        "resumed_from_steps": result.resumed_from,
     }
+    if plan.checkpoint_discarded is not None:
+        training["checkpoint_discarded"] = plan.checkpoint_discarded
     if result.cancelled:
         seq = _record_end(scope, plan, "finetune.cancelled", {"training": training})
         return Outcome(None, None, None, seq, {"training": training}, cancelled=True)
@@ -316,7 +374,7 @@ def run_finetune(
                 name=f"{plan.workspace_slug}/{name}",
             )
 
-        _write_private(path, write)
+        write_private(path, write)
         digest = file_sha256(path)
         provenance = {
             "endpoint": name,
@@ -409,10 +467,12 @@ __all__ = [
     "Outcome",
     "Plan",
     "adapters_dir",
+    "fingerprint",
     "get_finetune",
     "list_finetunes",
     "prepare",
     "require_available",
+    "resolve_base",
     "run_finetune",
     "unavailable",
 ]

@@ -10,6 +10,12 @@ Each row becomes the chat template's prompt (system, user, assistant header) fol
 completion and the end-of-turn token; the loss counts the completion's tokens only. Rows are
 shuffled with the seed, and the seed fixes the adapter's initialisation and dropout, so the same
 rows, parameters and seed give the same adapter on the same machine.
+
+With `Checkpoints`, the trainer saves everything the next step depends on (the LoRA weights, the
+optimiser's and the schedule's state, the step, the epoch's row order and position in it, the random
+states, the loss curve and counts so far) to one owner-only file, every so often and when it is
+stopped; given that file back it goes on from that step, so an interrupted run continues its loss
+curve and never trains more than its total steps.
 """
 
 from __future__ import annotations
@@ -25,7 +31,9 @@ from typing import Any
 import numpy as np
 
 from finsandbox.errors import InvalidRequest
+from finsandbox.finetune.checkpoints import Checkpoints, write_private
 from finsandbox.finetune.data import TrainingRow
+from finsandbox.finetune.gguf_adapter import file_sha256
 from finsandbox.finetune.params import FinetuneParams
 
 StepFn = Callable[[int, int, float], None]  # (step, total steps, loss)
@@ -47,6 +55,7 @@ class TrainResult:
     device: str
     versions: dict[str, str] = field(default_factory=dict)
     cancelled: bool = False
+    resumed_from: list[int] = field(default_factory=list)  # the step each resume went on from
 
     @property
     def tokens_per_second(self) -> float:
@@ -132,8 +141,11 @@ def train(
     on_step: StepFn | None = None,
     should_stop: Callable[[], bool] | None = None,
     loaded: tuple[Any, Any] | None = None,
+    checkpoints: Checkpoints | None = None,
 ) -> TrainResult:
-    """Train a LoRA adapter on `rows`; returns the adapter's (A, B) per module and the loss curve."""
+    """Train a LoRA adapter on `rows`; returns the adapter's (A, B) per module and the loss curve.
+
+    With `checkpoints.resume`, training goes on from that checkpoint's step (see `Checkpoints`)."""
     import peft
     import torch
     import transformers
@@ -169,9 +181,39 @@ def train(
         task_type="CAUSAL_LM",
     )
     tuned = get_peft_model(model, config)
+    try:
+        done = _train_loop(
+            tuned, tokenizer, encoded, skipped, params, device, on_step, should_stop, checkpoints
+        )
+        versions = {
+            "torch": torch.__version__,
+            "peft": peft.__version__,
+            "transformers": transformers.__version__,
+        }
+        return TrainResult(**done, versions=versions)
+    finally:
+        # Whatever happened (an interruption included), the base model is left as it was: the caller's
+        # for its next run, or a fresh one about to be dropped.
+        tuned.unload()
+
+
+def _train_loop(
+    tuned: Any,
+    tokenizer: Any,
+    encoded: list[tuple[list[int], list[int]]],
+    skipped: int,
+    params: FinetuneParams,
+    device: str,
+    on_step: StepFn | None,
+    should_stop: Callable[[], bool] | None,
+    checkpoints: Checkpoints | None,
+) -> dict[str, Any]:
+    """The training steps (from a checkpoint when `checkpoints.resume` is set); TrainResult's fields."""
+    import torch
+
     tuned.train()
-    trainable = [p for p in tuned.parameters() if p.requires_grad]
-    optimiser = torch.optim.AdamW(trainable, lr=params.learning_rate, weight_decay=0.0)
+    trainable = {n: p for n, p in tuned.named_parameters() if p.requires_grad}
+    optimiser = torch.optim.AdamW(list(trainable.values()), lr=params.learning_rate, weight_decay=0.0)
     per_epoch = math.ceil(len(encoded) / params.batch_size)
     total = params.max_steps or per_epoch * params.epochs
     schedule = torch.optim.lr_scheduler.LambdaLR(optimiser, lambda step: max(0.0, 1.0 - step / total))
@@ -180,63 +222,129 @@ def train(
 
     curve: list[float] = []
     tokens = completion_tokens = step = 0
+    seconds_before = 0.0
+    resumed_from: list[int] = []
+    order: list[int] | None = None  # this epoch's row order, and the next batch's place in it
+    position = 0
+    resume = checkpoints.resume if checkpoints is not None else None
+    if resume is not None and checkpoints is not None:
+        saved = torch.load(checkpoints.path, map_location="cpu", weights_only=True)
+        with torch.no_grad():
+            for name, value in saved["lora"].items():
+                trainable[name].copy_(value)
+        optimiser.load_state_dict(saved["optimiser"])
+        schedule.load_state_dict(saved["schedule"])
+        order_rng.setstate(_rng_state(saved["order_rng"]))
+        torch.set_rng_state(saved["torch_rng"])
+        step, order, position = int(saved["step"]), list(saved["order"]), int(saved["position"])
+        curve = list(resume["loss_curve"])[:step]
+        tokens, completion_tokens = int(resume["tokens"]), int(resume["completion_tokens"])
+        seconds_before = float(resume["seconds"])
+        resumed_from = [*resume.get("resumed_from", []), step]
     cancelled = False
-    started = time.perf_counter()
-    while step < total and not cancelled:
-        order = list(range(len(encoded)))
-        order_rng.shuffle(order)
-        for first in range(0, len(order), params.batch_size):
-            if step >= total:
-                break
-            if should_stop is not None and should_stop():
-                cancelled = True
-                break
-            batch = [encoded[i] for i in order[first : first + params.batch_size]]
-            width = max(len(ids) for ids, _ in batch)
-            input_ids = torch.full((len(batch), width), pad, dtype=torch.long)
-            labels = torch.full((len(batch), width), IGNORE, dtype=torch.long)
-            mask = torch.zeros((len(batch), width), dtype=torch.long)
-            for i, (ids, lab) in enumerate(batch):
-                input_ids[i, : len(ids)] = torch.tensor(ids)
-                labels[i, : len(lab)] = torch.tensor(lab)
-                mask[i, : len(ids)] = 1
-            out = tuned(
-                input_ids=input_ids.to(device), attention_mask=mask.to(device), labels=labels.to(device)
+    started = last_saved = time.perf_counter()
+    saved_step = step
+
+    def save() -> None:
+        nonlocal last_saved, saved_step
+        assert checkpoints is not None
+        state = {
+            "lora": {n: p.detach().cpu() for n, p in trainable.items()},
+            "optimiser": optimiser.state_dict(),
+            "schedule": schedule.state_dict(),
+            "order_rng": _flatten(order_rng.getstate()),
+            "torch_rng": torch.get_rng_state(),
+            "step": step,
+            "order": order or [],
+            "position": position,
+        }
+        write_private(checkpoints.path, lambda tmp: torch.save(state, tmp))
+        last_saved, saved_step = time.perf_counter(), step
+        if checkpoints.on_save is not None:
+            checkpoints.on_save(
+                {
+                    "step": step,
+                    "total_steps": total,
+                    "loss_curve": list(curve),
+                    "tokens": tokens,
+                    "completion_tokens": completion_tokens,
+                    "seconds": round(seconds_before + last_saved - started, 3),
+                    "resumed_from": resumed_from,
+                    "file": checkpoints.path.name,
+                    "sha256": file_sha256(checkpoints.path),
+                    "fingerprint": checkpoints.fingerprint,
+                }
             )
-            out.loss.backward()
-            optimiser.step()
-            schedule.step()
-            optimiser.zero_grad(set_to_none=True)
-            step += 1
-            tokens += int(mask.sum())
-            completion_tokens += int((labels[:, 1:] != IGNORE).sum())
-            loss = float(out.loss.detach())
-            curve.append(round(loss, 5))
-            if on_step is not None:
-                on_step(step, total, loss)
-    seconds = time.perf_counter() - started
+
+    while step < total:
+        if order is None or position >= len(order):
+            order = list(range(len(encoded)))
+            order_rng.shuffle(order)
+            position = 0
+        if should_stop is not None and should_stop():
+            cancelled = True
+            break
+        batch = [encoded[i] for i in order[position : position + params.batch_size]]
+        position += params.batch_size
+        width = max(len(ids) for ids, _ in batch)
+        input_ids = torch.full((len(batch), width), pad, dtype=torch.long)
+        labels = torch.full((len(batch), width), IGNORE, dtype=torch.long)
+        mask = torch.zeros((len(batch), width), dtype=torch.long)
+        for i, (ids, lab) in enumerate(batch):
+            input_ids[i, : len(ids)] = torch.tensor(ids)
+            labels[i, : len(lab)] = torch.tensor(lab)
+            mask[i, : len(ids)] = 1
+        out = tuned(input_ids=input_ids.to(device), attention_mask=mask.to(device), labels=labels.to(device))
+        out.loss.backward()
+        optimiser.step()
+        schedule.step()
+        optimiser.zero_grad(set_to_none=True)
+        step += 1
+        tokens += int(mask.sum())
+        completion_tokens += int((labels[:, 1:] != IGNORE).sum())
+        loss = float(out.loss.detach())
+        if not math.isfinite(loss):  # a diverged adapter is useless, and NaN is not JSON for the ledger
+            raise InvalidRequest(
+                f"training diverged at step {step} (loss {loss}); lower learning_rate", param="learning_rate"
+            )
+        curve.append(round(loss, 5))
+        if (
+            checkpoints is not None
+            and step < total
+            and time.perf_counter() - last_saved >= checkpoints.every_seconds
+        ):
+            save()
+        if on_step is not None:
+            on_step(step, total, loss)
+    if cancelled and checkpoints is not None and step > saved_step:
+        save()  # a cancelled run resumes exactly where it stopped
+    seconds = seconds_before + time.perf_counter() - started
     tuned.eval()
-    pairs = adapter_pairs(tuned)
-    if loaded is not None:
-        tuned.unload()  # the caller's base model, as it was, for the next run
-    return TrainResult(
-        pairs=pairs,
-        loss_curve=curve,
-        steps=step,
-        total_steps=total,
-        rows_used=len(encoded),
-        rows_skipped=skipped,
-        tokens=tokens,
-        completion_tokens=completion_tokens,
-        seconds=seconds,
-        device=device if device == "cpu" else f"{device}:{torch.cuda.get_device_name(0)}",
-        versions={
-            "torch": torch.__version__,
-            "peft": peft.__version__,
-            "transformers": transformers.__version__,
-        },
-        cancelled=cancelled,
-    )
+    return {
+        "pairs": adapter_pairs(tuned),
+        "loss_curve": curve,
+        "steps": step,
+        "total_steps": total,
+        "rows_used": len(encoded),
+        "rows_skipped": skipped,
+        "tokens": tokens,
+        "completion_tokens": completion_tokens,
+        "seconds": seconds,
+        "device": device if device == "cpu" else f"{device}:{torch.cuda.get_device_name(0)}",
+        "cancelled": cancelled,
+        "resumed_from": resumed_from,
+    }
+
+
+def _flatten(state: tuple[Any, ...]) -> list[int]:
+    """random.Random's state (version, 625 ints, gauss) as plain ints, for a weights-only checkpoint
+    (shuffling never draws a gauss, so that part is always None)."""
+    version, internal, _gauss = state
+    return [int(version), *internal]
+
+
+def _rng_state(flat: list[int]) -> tuple[Any, ...]:
+    return (int(flat[0]), tuple(int(x) for x in flat[1:]), None)
 
 
 def adapter_pairs(tuned: Any) -> dict[str, tuple[np.ndarray, np.ndarray]]:

@@ -12,12 +12,12 @@ from __future__ import annotations
 from collections.abc import Iterator
 from contextlib import AbstractContextManager
 from pathlib import Path
-from typing import Any, ClassVar, Protocol, runtime_checkable
+from typing import Any, ClassVar, Protocol, overload, runtime_checkable
 
 from sqlalchemy.orm import Session
 
 from finsandbox import registry
-from finsandbox.errors import Conflict
+from finsandbox.errors import Conflict, InvalidRequest
 
 RESOURCES = ("cpu_seconds", "gpu_seconds", "tokens")
 """What an allocation limits and a job is charged for."""
@@ -82,6 +82,13 @@ class JobKind:
         """The normalised parameters, or a domain error (InvalidRequest, NotFound) with `param` set."""
         raise NotImplementedError
 
+    def reject_unknown(self, params: dict[str, Any], *, also: tuple[str, ...] = ()) -> None:
+        """InvalidRequest naming the first parameter that is neither a form field nor one of `also`,
+        so a typo is refused at submission instead of silently ignored."""
+        unknown = sorted(set(params) - set(self.fields) - set(also))
+        if unknown:
+            raise InvalidRequest(f"unknown parameter {unknown[0]!r} for {self.name}", param=unknown[0])
+
     def estimate(self, params: dict[str, Any]) -> dict[str, float]:
         """A rough cost, e.g. {"cpu_seconds": 600, "tokens": 40000}, for admission against the allocation."""
         raise NotImplementedError
@@ -89,6 +96,27 @@ class JobKind:
     def run(self, ctx: JobContext) -> dict[str, Any]:
         """Do the work (from `ctx.resume_state` when set); the summary returned is stored on the job."""
         raise NotImplementedError
+
+
+@overload
+def int_param(params: dict[str, Any], name: str, default: int, low: int, high: int) -> int: ...
+@overload
+def int_param(params: dict[str, Any], name: str, default: None, low: int, high: int) -> int | None: ...
+def int_param(params: dict[str, Any], name: str, default: int | None, low: int, high: int) -> int | None:
+    """A whole-number parameter between `low` and `high` (`default` when absent or empty), or
+    InvalidRequest naming it: form values arrive as text, API values as anything JSON holds."""
+    value = params.get(name, default)
+    if value in (None, ""):
+        return default
+    if isinstance(value, bool):
+        raise InvalidRequest(f"{name} must be a whole number", param=name)
+    try:
+        number = int(value)
+    except (TypeError, ValueError, OverflowError):
+        raise InvalidRequest(f"{name} must be a whole number", param=name) from None
+    if not low <= number <= high:
+        raise InvalidRequest(f"{name} must be between {low} and {high}", param=name)
+    return number
 
 
 def iter_kinds() -> Iterator[type[JobKind]]:
@@ -113,6 +141,7 @@ __all__ = [
     "JobContext",
     "JobKind",
     "get_kind",
+    "int_param",
     "iter_kinds",
     "job_kind",
 ]

@@ -4,9 +4,16 @@ how each ended. `finsandbox serve` starts one in the background; `finsandbox job
 Claiming is one short write transaction (SQLite: BEGIN IMMEDIATE; PostgreSQL: an advisory lock) that
 counts what runs in the whole programme against `job_concurrency`, picks the next job by fair share
 and flips it from `queued` to `running` with a conditional UPDATE; so any number of runner processes
-share one queue and never take the same job. Fair share is round robin between workspaces: the next
-job comes from the workspace with the fewest running jobs, then the one whose last job started
-longest ago, first in first out inside a workspace.
+share one queue and never take the same job.
+
+Fair share is by compute used, not by turns. Among the workspaces with a queued job, the next job
+comes from the one with the fewest jobs running now; then from the one whose jobs used the least
+compute (cpu_seconds + gpu_seconds, what the jobs were charged) over the last FAIR_SHARE_WINDOW,
+counting every job that ran in that window (finished in it, or last beat in it); then, on a tie,
+from the one whose last job started longest ago (round robin); first in first out inside a
+workspace. So a workspace that just ran a two-hour fine-tune waits behind one that ran a one-minute
+batch, until the window forgets the fine-tune. Tokens are left out: they measure model calls made
+through the gateway, which the gateway's own quotas share.
 
 A running job's heartbeat is written every `job_heartbeat_seconds`, and with it the wall-clock time
 it held a slot of the pool is charged as cpu_seconds (the pool's unit: one slot is one job's worth of
@@ -46,6 +53,7 @@ CLAIM_LOCK = 4663381  # PostgreSQL advisory lock for claims (the ledger's is 466
 PROGRESS_EVERY_S = 1.0
 CHECKPOINT_LEDGER_EVERY_S = 30.0
 MILESTONES = (0.25, 0.5, 0.75)
+FAIR_SHARE_WINDOW = timedelta(hours=24)
 
 
 def new_runner_id() -> str:
@@ -98,6 +106,19 @@ def reap_stale(*, stale_seconds: float | None = None) -> list[str]:
     return reaped
 
 
+def compute_used(s: Session, workspace_ids: set[str] | list[str]) -> dict[str, float]:
+    """CPU- plus GPU-seconds charged to each workspace's jobs that ran within FAIR_SHARE_WINDOW (a job
+    counts whole when it finished, or last beat, inside the window); workspaces without any are left out."""
+    cutoff = now() - FAIR_SHARE_WINDOW
+    last_ran = func.coalesce(Job.finished_at, Job.heartbeat_at, Job.started_at)
+    rows = s.execute(
+        select(Job.workspace_id, func.sum(Job.cpu_seconds + Job.gpu_seconds))
+        .where(Job.workspace_id.in_(list(workspace_ids)), Job.started_at.is_not(None), last_ran >= cutoff)
+        .group_by(Job.workspace_id)
+    ).all()
+    return {ws: float(total or 0.0) for ws, total in rows}
+
+
 def _pick(s: Session) -> Job | None:
     """The next job by fair share (see the module's docstring), or None when nothing is queued."""
     queued = list(
@@ -120,14 +141,16 @@ def _pick(s: Session) -> Job | None:
             .group_by(Job.workspace_id)
         ).all()
     )
+    used = compute_used(s, workspaces)
     first: dict[str, Job] = {}
     for job in queued:
         first.setdefault(job.workspace_id, job)
 
-    def share(ws: str) -> tuple[int, float, float]:
+    def share(ws: str) -> tuple[int, float, float, float]:
         started = last.get(ws)
         return (
             int(running.get(ws, 0)),
+            round(used.get(ws, 0.0), 3),
             started.timestamp() if started is not None else 0.0,
             first[ws].queued_at.timestamp(),
         )

@@ -193,12 +193,19 @@ def get_job(session: Session, job_id: str) -> Job:
 
 
 def list_jobs(
-    session: Session, *, workspace_ids: list[str] | None = None, state: str | None = None, limit: int = 200
+    session: Session,
+    *,
+    workspace_ids: list[str] | None = None,
+    state: str | None = None,
+    kind: str | None = None,
+    limit: int = 200,
 ) -> list[Job]:
     """Newest first; `workspace_ids` None means every workspace (supervisors, operators)."""
     q = select(Job).order_by(Job.created_at.desc(), Job.id).limit(limit)
     if workspace_ids is not None:
         q = q.where(Job.workspace_id.in_(workspace_ids))
+    if kind is not None:
+        q = q.where(Job.kind == kind)
     if state is not None:
         if state not in STATES:
             raise InvalidRequest(f"unknown state {state!r} (known: {', '.join(STATES)})", param="state")

@@ -22,7 +22,7 @@ from finsandbox.access.keys import create_key, get_key, revoke_key
 from finsandbox.errors import InvalidRequest, NotFound, UpstreamError
 from finsandbox.evals.client import make_http_client
 from finsandbox.gateway.endpoints import get_endpoint
-from finsandbox.jobs.base import JobCancelled, JobContext, JobKind, job_kind
+from finsandbox.jobs.base import JobCancelled, JobContext, JobKind, int_param, job_kind
 from finsandbox.store.models import Dataset, Workspace
 
 ARTIFACT = "outputs.jsonl"
@@ -45,19 +45,6 @@ def find_dataset(session: Any, workspace_id: str, name: str) -> Dataset:
     return ds
 
 
-def _int(params: dict[str, Any], name: str, default: int, low: int, high: int) -> int:
-    value = params.get(name, default)
-    if value in (None, ""):
-        return default
-    try:
-        number = int(value)
-    except (TypeError, ValueError):
-        raise InvalidRequest(f"{name} must be a whole number", param=name) from None
-    if not low <= number <= high:
-        raise InvalidRequest(f"{name} must be between {low} and {high}", param=name)
-    return number
-
-
 @job_kind("batch_inference")
 class BatchInference(JobKind):
     title = "Batch inference"
@@ -76,9 +63,7 @@ class BatchInference(JobKind):
     }
 
     def validate(self, params: dict[str, Any], *, session: Any, workspace_id: str) -> dict[str, Any]:
-        unknown = sorted(set(params) - set(self.fields) - {"temperature"})
-        if unknown:
-            raise InvalidRequest(f"unknown parameter {unknown[0]!r} for batch_inference", param=unknown[0])
+        self.reject_unknown(params, also=("temperature",))
         name = str(params.get("dataset") or "").strip()
         if not name:
             raise InvalidRequest("name the dataset whose rows to send", param="dataset")
@@ -96,7 +81,7 @@ class BatchInference(JobKind):
                 f"dataset {ds.name!r} has no column {column!r} (it has: {', '.join(ds.columns or [])})",
                 param="column",
             )
-        max_rows = _int(params, "max_rows", min(ds.row_count, MAX_ROWS), 1, MAX_ROWS)
+        max_rows = int_param(params, "max_rows", min(ds.row_count, MAX_ROWS), 1, MAX_ROWS)
         try:
             temperature = float(params.get("temperature", 0.0) or 0.0)
         except (TypeError, ValueError):
@@ -111,7 +96,7 @@ class BatchInference(JobKind):
             "column": column,
             "system": str(params["system"])[:4000] if params.get("system") else None,
             "rows": min(max_rows, ds.row_count),
-            "max_tokens": _int(params, "max_tokens", 128, 1, 8192),
+            "max_tokens": int_param(params, "max_tokens", 128, 1, 8192),
             "temperature": temperature,
         }
 

@@ -22,24 +22,11 @@ from finsandbox.evals.plan import load, plan
 from finsandbox.evals.trial_config import TrialConfig
 from finsandbox.evals.trials import create_trial, get_trial, run_trial
 from finsandbox.gateway.endpoints import get_endpoint
-from finsandbox.jobs.base import AllocationExceeded, JobCancelled, JobContext, JobKind, job_kind
+from finsandbox.jobs.base import AllocationExceeded, JobCancelled, JobContext, JobKind, int_param, job_kind
 from finsandbox.store.models import UsageRecord, Workspace
 
 POLL_S = 1.0
 PROMPT_TOKENS_PER_CASE = 200  # a rough prompt size for the estimate; the charge is what was metered
-
-
-def _int(params: dict[str, Any], name: str, default: int | None, low: int, high: int) -> int | None:
-    value = params.get(name, default)
-    if value in (None, ""):
-        return default
-    try:
-        number = int(value)
-    except (TypeError, ValueError):
-        raise InvalidRequest(f"{name} must be a whole number", param=name) from None
-    if not low <= number <= high:
-        raise InvalidRequest(f"{name} must be between {low} and {high}", param=name)
-    return number
 
 
 @job_kind("batch_trial")
@@ -56,9 +43,7 @@ class BatchTrial(JobKind):
     }
 
     def validate(self, params: dict[str, Any], *, session: Any, workspace_id: str) -> dict[str, Any]:
-        unknown = sorted(set(params) - set(self.fields) - {"concurrency", "name"})
-        if unknown:
-            raise InvalidRequest(f"unknown parameter {unknown[0]!r} for batch_trial", param=unknown[0])
+        self.reject_unknown(params, also=("concurrency", "name"))
         endpoint = str(params.get("endpoint") or "").strip()
         if not endpoint:
             raise InvalidRequest("name the endpoint to test", param="endpoint")
@@ -69,11 +54,11 @@ class BatchTrial(JobKind):
         out: dict[str, Any] = {
             "endpoint": endpoint,
             "suite": suite,
-            "max_cases": _int(params, "max_cases", None, 1, 100_000),
-            "max_variants": _int(params, "max_variants", None, 0, 1000),
-            "max_tokens": _int(params, "max_tokens", 256, 1, 8192),
-            "seed": _int(params, "seed", 0, 0, 2**31 - 1),
-            "concurrency": _int(params, "concurrency", 4, 1, 64),
+            "max_cases": int_param(params, "max_cases", None, 1, 100_000),
+            "max_variants": int_param(params, "max_variants", None, 0, 1000),
+            "max_tokens": int_param(params, "max_tokens", 256, 1, 8192),
+            "seed": int_param(params, "seed", 0, 0, 2**31 - 1),
+            "concurrency": int_param(params, "concurrency", 4, 1, 64),
             "executor": str(params.get("executor") or "local"),
             "name": str(params["name"])[:200] if params.get("name") else None,
         }
