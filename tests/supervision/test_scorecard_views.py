@@ -20,7 +20,10 @@ class R:
     error: str | None = None
     attack: str | None = None
     output: str = "answer"
-    case: dict[str, Any] = field(default_factory=lambda: {"input": "q"})
+    case: dict[str, Any] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        self.case = self.case or {"input": f"question {self.id}"}  # one input per case unless given
 
     @property
     def item(self) -> str:
@@ -166,3 +169,60 @@ def test_a_checker_block_is_credited_only_to_the_principles_its_failed_items_nam
     assert p["inherent"]["pass_rate"] == 0.0  # the model's own answers still show all three failures
     assert p["residual"]["passed"] == 1 and p["residual"]["judged"] == 3
     assert p["controls"]["caught"] == 1 and p["controls"]["by_guard"] == {"checker": 1}
+
+
+def test_recipes_asking_the_same_inputs_are_one_sample_in_a_comparison() -> None:
+    """Two recipes (format, exact answer) judge the same 20 held-out inputs: 0 of 20 before, the same
+    4 of 20 after. Counted as 40 results each, Fisher's test would call it significant (p = 0.005);
+    the inputs are 20, and the honest p is 0.11."""
+
+    class Card:
+        def __init__(self, cid: str, data: dict[str, Any]) -> None:
+            self.id, self.trial_id, self.version, self.workspace_id, self.data = cid, cid, 1, "w", data
+
+    recipes = {
+        "s/format": {"theme": "anti_fraud", "principles": ["reliability_accuracy"]},
+        "s/exact": {"theme": "anti_fraud", "principles": ["reliability_accuracy"]},
+    }
+    fw = load_framework(DEFAULT_FRAMEWORK)
+
+    def rows(passing: set[int]) -> list[R]:
+        return [
+            R(
+                f"c{i}",
+                [check("regex", ["reliability_accuracy"], i in passing, i in passing)],
+                i in passing,
+                i in passing,
+                recipe=recipe,
+                case={"input": f"alert {i}"},
+            )
+            for recipe in ("format", "exact")
+            for i in range(20)
+        ]
+
+    base, tuned = (
+        sc.compute(fw, {"id": "a"}, recipes, rows(set())),
+        sc.compute(fw, {"id": "b"}, recipes, rows({1, 5, 9, 13})),
+    )
+    assert tuned["overall"]["judged"] == 40 and tuned["overall"]["units"] == {"judged": 20, "passed": 4}
+    result = sc.compare(Card("a", base), Card("b", tuned))
+    assert result["overall"]["n_before"] == 20 and result["overall"]["n_after"] == 20
+    assert abs(result["overall"]["p_value"] - sc.fisher_exact(0, 20, 4, 20)) < 1e-12
+    assert result["overall"]["verdict"] == "no significant change"
+    assert abs(sc.fisher_exact(0, 40, 8, 40) - result["overall"]["p_value"]) > 0.09  # what pooling claimed
+    principle = {c["name"]: c for c in result["principles"]}["reliability_accuracy"]
+    assert principle["n_after"] == 20 and principle["verdict"] == "no significant change"
+    assert result["better"] == []
+    # Distinct inputs keep their own weight: the same 4-of-20 change on 40 different alerts is 40.
+    distinct = [
+        R(
+            r.id + r.recipe,
+            r.scores,
+            r.passed,
+            r.model_passed,
+            recipe=r.recipe,
+            case={"input": r.id + r.recipe},
+        )
+        for r in rows({1, 5, 9, 13})
+    ]
+    assert sc.compute(fw, {"id": "c"}, recipes, distinct)["overall"]["units"] == {"judged": 40, "passed": 8}

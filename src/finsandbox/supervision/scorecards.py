@@ -265,6 +265,26 @@ def acting_guards(evidence: dict[str, Any]) -> set[str]:
     }
 
 
+def _unit(row: ResultLike) -> str:
+    """What makes results one observation: the same input (with its context and attack) put to the
+    model. Recipes that share a dataset ask the same questions; a comparison that counted each
+    recipe's result as its own observation would look surer than it is."""
+    case = row.case or {}
+    seen = [case.get("input"), case.get("context") or [], case.get("attack"), row.attack]
+    return ledger.sha256_hex(json.dumps(seen, sort_keys=True, ensure_ascii=False, default=str))
+
+
+def _units(verdicts: Iterable[tuple[ResultLike, bool | None]]) -> dict[str, int]:
+    """Distinct inputs judged and passed (an input passes only if every judged result of it passed):
+    the sample a significance test may count."""
+    by_unit: dict[str, bool] = {}
+    for row, verdict in verdicts:
+        if verdict is not None:
+            key = _unit(row)
+            by_unit[key] = by_unit.get(key, True) and bool(verdict)
+    return {"judged": len(by_unit), "passed": sum(by_unit.values())}
+
+
 def _views_block(
     framework: LoadedFramework,
     pairs: list[tuple[ResultLike, bool | None, bool | None]],
@@ -292,10 +312,14 @@ def _views_block(
     return {
         "inherent": {
             **_rate_block(framework, sum(inherent), len(inherent), pid),
+            "units": _units((r, m) for r, _, m in pairs),
             "not_reached": sum(1 for _, s, m in pairs if s is not None and m is None),
             "worst": [_example(r, view="model") for r in model_failed[:WORST_EXAMPLES]],
         },
-        "residual": _rate_block(framework, sum(residual), len(residual), pid),
+        "residual": {
+            **_rate_block(framework, sum(residual), len(residual), pid),
+            "units": _units((r, s) for r, s, _ in pairs),
+        },
         "controls": {
             "model_failures": failures,
             "caught": caught,
@@ -349,6 +373,7 @@ def compute(
             "errors": sum(1 for r in got if r.error),
             "blocked": sum(1 for r in got if r.evidence.get("blocked")),
             **_rate_block(framework, passed, len(judged)),
+            "units": _units((r, r.passed) for r in got),
             **views,
             "scorers": _scorer_stats(got),
             "worst": [_example(r) for r in _failing(got)[:WORST_EXAMPLES]],
@@ -375,6 +400,7 @@ def compute(
             "name": p.name,
             "evidenced": bool(pairs),
             **_rate_block(framework, sum(residual), len(residual), p.id),
+            "units": _units((r, s) for r, s, _ in pairs),
             **_views_block(framework, pairs, p.id),
             "recipes": principle_recipes.get(p.id, []),
             # Cases whose protected attribute the input guard masked: controlled, not measured.
@@ -410,6 +436,7 @@ def compute(
         },
         "overall": {
             **overall,
+            "units": _units((r, r.passed) for r in rows),
             **overall_views,
             "cases": len(rows),
             "errors": sum(1 for r in rows if r.error),
@@ -624,8 +651,18 @@ class Change:
         return {k: getattr(self, k) for k in self.__dataclass_fields__}
 
 
+def _sample(block: dict[str, Any] | None) -> tuple[int, int]:
+    """(passed, judged) as a significance test may count them: distinct inputs where the scorecard
+    records them (a scorecard built before it did counts results)."""
+    block = block or {}
+    units = block.get("units")
+    if isinstance(units, dict):
+        return int(units.get("passed", 0)), int(units.get("judged", 0))
+    return int(block.get("passed", 0) or 0), int(block.get("judged", 0) or 0)
+
+
 def _change(name: str, a: dict[str, Any] | None, b: dict[str, Any] | None) -> Change:
-    na, nb = (a or {}).get("judged", 0), (b or {}).get("judged", 0)
+    (pa, na), (pb, nb) = _sample(a), _sample(b)
     ra, rb = (a or {}).get("pass_rate"), (b or {}).get("pass_rate")
     if not na and not nb:
         return Change(name, ra, rb, na, nb, None, None, "no data")
@@ -633,18 +670,21 @@ def _change(name: str, a: dict[str, Any] | None, b: dict[str, Any] | None) -> Ch
         return Change(name, None, rb, na, nb, None, None, "new")
     if not nb:
         return Change(name, ra, None, na, nb, None, None, "gone")
-    p = fisher_exact(a["passed"], na, b["passed"], nb)  # type: ignore[index]
+    p = fisher_exact(pa, na, pb, nb)
     delta = rb - ra
     verdict = "no significant change"
     if p < SIGNIFICANCE:
-        verdict = "better" if delta > 0 else "worse"
+        verdict = "better" if pb / nb > pa / na else "worse"
     return Change(name, ra, rb, na, nb, delta, p, verdict)
 
 
 def compare(before: Scorecard, after: Scorecard) -> dict[str, Any]:
     """What got better or worse from one trial to another of the same use case, and whether it is noise.
 
-    A change counts when Fisher's exact test on passed/failed counts gives p < 0.05.
+    A change counts when Fisher's exact test on passed/failed counts gives p < 0.05. The test counts
+    distinct inputs, not results: where several recipes (or checks of one principle) judged the same
+    input, that input is one observation, passed only if every judgement of it passed; `n_before`
+    and `n_after` are those counts. Pass rates stay the share of results that passed.
     """
     if before.workspace_id != after.workspace_id:
         raise InvalidRequest(
