@@ -191,6 +191,40 @@ def test_batch_trial_runs_a_trial_and_charges_its_metered_tokens(db: str, upstre
     assert done.tokens == metered > 0
 
 
+def test_a_batch_trial_run_by_the_cli_runner_gets_its_scorecard(
+    db: str, upstream, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """As for a trial launched from a page, grades exist as soon as the job's trial completes; and
+    a failure of what follows the trial does not undo the trial."""
+    from typer.testing import CliRunner
+
+    from finsandbox import cli
+    from finsandbox.jobs import base, follow_trials
+    from finsandbox.store.models import Scorecard
+
+    monkeypatch.setattr(base, "_trial_followers", [])
+    prog = workspace(upstream.url)
+    params = {"endpoint": "stub", "suite": "customer_service", "max_cases": "1", "max_variants": "0"}
+    job_id = submit(prog.workspace, "batch_trial", params)
+    result = CliRunner().invoke(cli.app, ["job", "run-queue"])
+    assert result.exit_code == 0, result.output
+    done = job(job_id)
+    assert done.state == "succeeded"
+    with session_scope() as s:
+        card = s.get(Scorecard, done.result["scorecard_id"])
+        assert card is not None and card.trial_id == done.result["trial_id"]
+        assert done.result["scorecard_version"] == card.version == 1
+
+    def broken(trial_id: str) -> None:
+        raise RuntimeError("the report store is down")
+
+    follow_trials(broken)
+    again = submit(prog.workspace, "batch_trial", params)
+    assert run_queue() == [(again, "succeeded")]
+    assert job(again).result["follow_errors"] == ["RuntimeError: the report store is down"]
+    assert job(again).result["scorecard_id"]  # the scorecard was built before the broken follower
+
+
 @pytest.mark.parametrize(
     ("kind", "params", "field", "message"),
     [

@@ -277,10 +277,13 @@ def job_artifact(
 
 
 def _run_queue(until_idle: bool, max_jobs: int | None, slots: int | None, poll: float) -> None:
+    from finsandbox.jobs import follow_trials
     from finsandbox.jobs.runner import Runner
     from finsandbox.store import upgrade
+    from finsandbox.supervision.completion import scorecard_for_job
 
     upgrade()
+    follow_trials(scorecard_for_job)  # a batch trial's scorecard is built when it completes
     runner = Runner(slots=slots, poll_seconds=poll)
     console.print(f"runner {runner.runner_id} working the queue", markup=False)
     try:

@@ -33,8 +33,11 @@ def serve(
     if jobs:
         # One runner in this (the supervising) process, whatever the number of server workers; more
         # runners (`finsandbox job work`, other hosts) share the queue and its concurrency limit.
+        from finsandbox.jobs import follow_trials
         from finsandbox.jobs.runner import start_background
+        from finsandbox.supervision.completion import scorecard_for_job
 
+        follow_trials(scorecard_for_job)  # a batch trial's scorecard is built when it completes
         start_background()
     uvicorn.run(
         "finsandbox.app:create_app",

@@ -9,7 +9,7 @@ Every model call a kind makes goes through the gateway, so guards, metering and 
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import AbstractContextManager
 from pathlib import Path
 from typing import Any, ClassVar, Protocol, overload, runtime_checkable
@@ -32,6 +32,22 @@ class AllocationExceeded(Conflict):
 
 class JobCancelled(Exception):
     """A kind may raise this when it sees `ctx.cancelled()`, instead of returning early."""
+
+
+TrialFollower = Callable[[str], "dict[str, Any] | None"]
+_trial_followers: list[TrialFollower] = []
+
+
+def follow_trials(follower: TrialFollower) -> None:
+    """Register what follows a trial a job completed (its scorecard is built then, as for a trial
+    launched from a page). Supervision sits beside jobs, not below them, so the edge that runs jobs
+    registers it; what the follower returns is added to the job's result. Idempotent."""
+    if follower not in _trial_followers:
+        _trial_followers.append(follower)
+
+
+def trial_followers() -> tuple[TrialFollower, ...]:
+    return tuple(_trial_followers)
 
 
 @runtime_checkable
@@ -140,8 +156,11 @@ __all__ = [
     "JobCancelled",
     "JobContext",
     "JobKind",
+    "TrialFollower",
+    "follow_trials",
     "get_kind",
     "int_param",
     "iter_kinds",
     "job_kind",
+    "trial_followers",
 ]

@@ -43,7 +43,14 @@ from sqlalchemy.orm import Session
 from finsandbox import ledger
 from finsandbox.config import get_settings
 from finsandbox.errors import FinsandboxError
-from finsandbox.jobs.base import AllocationExceeded, JobCancelled, get_kind
+from finsandbox.jobs.base import (
+    AllocationExceeded,
+    JobCancelled,
+    TrialFollower,
+    follow_trials,
+    get_kind,
+    trial_followers,
+)
 from finsandbox.jobs.service import ACTIVE, check_charge, job_dir, now
 from finsandbox.store import session_scope
 from finsandbox.store.models import Job
@@ -473,7 +480,11 @@ def _execute_on_ray(job_id: str, runner_id: str) -> str:
     keepalive.start()
     try:
         return str(
-            ray.get(remote.remote(job_id, runner_id, settings.resolved_database_url, str(settings.home)))
+            ray.get(
+                remote.remote(
+                    job_id, runner_id, settings.resolved_database_url, str(settings.home), trial_followers()
+                )
+            )
         )
     finally:
         halt.set()
@@ -491,10 +502,14 @@ def _keep_alive(job_id: str, runner_id: str, halt: threading.Event, every: float
             log.exception("keeping job %s alive failed", job_id)
 
 
-def _remote_execute(job_id: str, runner_id: str, database_url: str, home: str) -> str:
+def _remote_execute(
+    job_id: str, runner_id: str, database_url: str, home: str, followers: tuple[TrialFollower, ...] = ()
+) -> str:
     os.environ["FINSANDBOX_DATABASE_URL"] = database_url
     os.environ["FINSANDBOX_HOME"] = home
     get_settings.cache_clear()
+    for follower in followers:  # what the edge registered here, registered there too
+        follow_trials(follower)
     return execute(job_id, runner_id)
 
 

@@ -22,3 +22,9 @@ def scorecard_on_completion(trial_id: str) -> Scorecard | None:
             return None
         card, _created = build_scorecard(session, trial.id, actor=RUNNER)
         return card
+
+
+def scorecard_for_job(trial_id: str) -> dict[str, str | int] | None:
+    """For a job that ran a trial: build its scorecard and say which (added to the job's result)."""
+    card = scorecard_on_completion(trial_id)
+    return None if card is None else {"scorecard_id": card.id, "scorecard_version": card.version}

@@ -10,6 +10,7 @@ trial's metered usage, as the gateway recorded it.
 from __future__ import annotations
 
 import asyncio
+import logging
 from typing import Any, ClassVar
 
 import anyio
@@ -22,9 +23,18 @@ from finsandbox.evals.plan import load, plan
 from finsandbox.evals.trial_config import TrialConfig
 from finsandbox.evals.trials import create_trial, get_trial, run_trial
 from finsandbox.gateway.endpoints import get_endpoint
-from finsandbox.jobs.base import AllocationExceeded, JobCancelled, JobContext, JobKind, int_param, job_kind
+from finsandbox.jobs.base import (
+    AllocationExceeded,
+    JobCancelled,
+    JobContext,
+    JobKind,
+    int_param,
+    job_kind,
+    trial_followers,
+)
 from finsandbox.store.models import UsageRecord, Workspace
 
+log = logging.getLogger("finsandbox.jobs")
 POLL_S = 1.0
 PROMPT_TOKENS_PER_CASE = 200  # a rough prompt size for the estimate; the charge is what was metered
 
@@ -163,9 +173,17 @@ class BatchTrial(JobKind):
             if trial.status != "completed":
                 raise InvalidRequest(f"trial {trial.id} {trial.status}: {trial.error or 'no reason given'}")
             summary = trial.summary or {}
-            return {
+            result = {
                 "trial_id": trial.id,
                 "cases": trial.done_cases,
                 "themes": summary.get("themes", {}),
                 "tokens": charged,
             }
+        # What follows a completed trial (its scorecard); the trial stands if that fails.
+        for follower in trial_followers():
+            try:
+                result.update(follower(trial_id) or {})
+            except Exception as exc:
+                log.exception("what follows trial %s failed", trial_id)
+                result.setdefault("follow_errors", []).append(f"{type(exc).__name__}: {exc}"[:300])
+        return result
