@@ -507,6 +507,7 @@ def finetune_demo(console: Console, base_url: str) -> None:
             "tuned here, install the finetune extra (pip install 'finsandbox[finetune]' with a CPU build of "
             "PyTorch; docs/finetuning.md)",
             soft_wrap=True,
+            markup=False,  # "[finetune]" is not a style
         )
         return
     owner = "lionrock@demo.finsandbox.hk"

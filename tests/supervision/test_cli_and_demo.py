@@ -194,3 +194,17 @@ def test_demo_review_produces_scorecards_review_report_and_bundle(
     assert "Finding 1" in text and out.finding[:30] in text
     assert verify_bundle(out.bundle, load_public_key(out.public_key)).ok
     assert any(line.startswith("exit report: ") and line.endswith(".pdf") for line in out.lines())
+
+
+def test_the_demo_says_how_to_install_the_finetune_extra_when_it_is_missing(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from rich.console import Console
+
+    import finsandbox.finetune as finetune
+    from finsandbox.demo import finetune_demo
+
+    monkeypatch.setattr(finetune, "unavailable", lambda: "torch is not installed")
+    console = Console(record=True, width=200)
+    finetune_demo(console, "http://127.0.0.1:9")
+    assert "pip install 'finsandbox[finetune]'" in console.export_text()
