@@ -258,3 +258,22 @@ def test_numbers_duplicate_keys_and_ids_of_tool_calls_are_guarded_too() -> None:
     assert "4111111111111111" not in str(parsed["card"])
     assert "A123456" not in result.arguments[1]
     assert result.ids[0] == "call_1" and "chan.taiman" not in result.ids[1]
+
+
+def test_a_structured_answer_keeps_its_keys_unless_a_key_itself_is_personal_data() -> None:
+    """Read with its key, a name can reach into the key ("customer: Ming Kok" is one name to NER);
+    the caller's schema expects "customer", so only the value is masked. A key that is a name is."""
+
+    from finsandbox.guards import ConversationState, GuardContext, Pipeline, default_policy
+
+    pipeline = Pipeline.from_policy(default_policy())
+
+    def out(text: str) -> dict:
+        result = pipeline.check_output(text, GuardContext(conversation=ConversationState()), structured=True)
+        return json.loads(result.text)
+
+    answer = out('{"customer": "Ming Kok", "branch": "Mong Kok", "balance": 1023}')
+    assert list(answer) == ["customer", "branch", "balance"]
+    assert "Ming" not in answer["customer"] and answer["balance"] == 1023
+    named = out('{"Chan Tai Man": {"phone": 91234567}}')
+    assert "Chan Tai Man" not in json.dumps(named) and "91234567" not in json.dumps(named)

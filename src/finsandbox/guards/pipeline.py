@@ -312,6 +312,16 @@ class Pipeline:
             parts = _SEPARATORS.split(new)
             if len(parts) == len(strings):
                 decisions.extend(found)
+                # A key is rewritten only for what it holds itself: a finding in its value may reach
+                # into it ("customer: Ming Kok" read as one name), and a program (or the JSON schema
+                # the caller asked for) expects its keys as they were.
+                for i in key_at:
+                    if parts[i] != strings[i]:
+                        alone, own, blocked = self._run_chain(steps, strings[i], context, where)
+                        if blocked:
+                            decisions.extend(own)
+                            raise GuardBlocked(own[-1], context.direction)
+                        parts[i] = alone
                 return parts
         out = []
         for value in strings:
