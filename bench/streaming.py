@@ -60,6 +60,30 @@ class Run:
         return self.tokens / (self.total_ms / 1000) if self.total_ms else 0.0
 
 
+class Clock:
+    """Times one stream's text as it arrives: first and last non-empty piece, count, the text."""
+
+    def __init__(self) -> None:
+        self.started = time.perf_counter()
+        self.first = self.last = 0.0
+        self.chunks = 0
+        self.text = ""
+
+    def piece(self, piece: str) -> None:
+        if piece:
+            now = time.perf_counter()
+            self.first = self.first or now
+            self.last = now
+            self.chunks += 1
+            self.text += piece
+
+    def run(self, tokens: int) -> Run:
+        ms = 1000.0
+        return Run(
+            (self.first - self.started) * ms, self.chunks, tokens, (self.last - self.started) * ms, self.text
+        )
+
+
 EMBEDDED_PROMPT = "Tell me about time deposits at a bank."
 
 
@@ -96,10 +120,7 @@ def stream_once(
             max_tokens=tokens,
             stream_options={"include_usage": True},
         )
-    started = time.perf_counter()
-    first = last = 0.0
-    chunks = 0
-    text = ""
+    clock = Clock()
     with client.stream("POST", f"{url}/v1/chat/completions", json=body, headers=headers) as response:
         if response.status_code != 200:
             raise SystemExit(f"{url}: HTTP {response.status_code}: {response.read().decode()[:300]}")
@@ -112,14 +133,8 @@ def stream_once(
             if embedded and event.get("usage"):
                 tokens = int(event["usage"]["completion_tokens"])
             for choice in event.get("choices") or []:
-                piece = (choice.get("delta") or {}).get("content") or ""
-                if piece:
-                    now = time.perf_counter()
-                    first = first or now
-                    last = now
-                    chunks += 1
-                    text += piece
-    return Run((first - started) * 1000, chunks, tokens, (last - started) * 1000, text)
+                clock.piece((choice.get("delta") or {}).get("content") or "")
+    return clock.run(tokens)
 
 
 class DirectModel:
@@ -143,10 +158,7 @@ class DirectModel:
         )
 
     def stream(self, tokens: int) -> Run:
-        started = time.perf_counter()
-        first = last = 0.0
-        chunks = 0
-        text = ""
+        clock = Clock()
         self.llm.reset()  # every prompt from an empty context, as the worker does
         for event in self.llm.create_chat_completion(
             messages=[{"role": "user", "content": EMBEDDED_PROMPT}],
@@ -154,14 +166,8 @@ class DirectModel:
             max_tokens=tokens,
             stream=True,
         ):
-            piece = event["choices"][0]["delta"].get("content") or ""  # type: ignore[index]
-            if piece:
-                now = time.perf_counter()
-                first = first or now
-                last = now
-                chunks += 1
-                text += piece
-        return Run((first - started) * 1000, chunks, chunks, (last - started) * 1000, text)
+            clock.piece(event["choices"][0]["delta"].get("content") or "")  # type: ignore[index]
+        return clock.run(clock.chunks)  # one content delta per token when called directly
 
 
 def embedded(args: argparse.Namespace) -> None:
