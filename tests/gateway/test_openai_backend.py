@@ -7,9 +7,11 @@ reached the upstream, not only what came back.
 from __future__ import annotations
 
 import asyncio
+import http.server
 import json
+import threading
 from collections.abc import Callable, Iterator
-from typing import Any
+from typing import Any, ClassVar
 
 import aiohttp
 import httpx
@@ -285,4 +287,58 @@ def test_other_failures_are_never_retried(
     with pytest.raises(error):
         run(backend)
     assert len(seen) == 1
+    assert len(upstream_requests(stub)) == 1
+
+
+# --- a proxy from the environment ----------------------------------------------------------------
+
+
+class _ForwardProxy(http.server.BaseHTTPRequestHandler):
+    """A forward HTTP proxy that records each request's absolute URL and relays it."""
+
+    seen: ClassVar[list[str]] = []
+
+    def do_POST(self) -> None:
+        self.seen.append(self.path)
+        body = self.rfile.read(int(self.headers["Content-Length"]))
+        relayed = httpx.post(
+            self.path, content=body, headers={"Content-Type": "application/json"}, timeout=10, trust_env=False
+        )
+        self.send_response(relayed.status_code)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Length", str(len(relayed.content)))
+        self.end_headers()
+        self.wfile.write(relayed.content)
+
+    def log_message(self, *_args: Any) -> None:
+        pass
+
+
+@pytest.fixture
+def forward_proxy() -> Iterator[str]:
+    _ForwardProxy.seen.clear()
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), _ForwardProxy)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    yield f"http://127.0.0.1:{server.server_address[1]}"
+    server.shutdown()
+    server.server_close()
+
+
+@pytest.mark.parametrize("bypass", [False, True])
+def test_the_environments_proxy_is_used_unless_no_proxy_names_the_host(
+    monkeypatch: pytest.MonkeyPatch, stub: str, forward_proxy: str, bypass: bool
+) -> None:
+    """HTTP(S)_PROXY and NO_PROXY apply as curl reads them (read once, when the endpoint is loaded)."""
+    control(stub, reply=OK_REPLY)
+    for name in ("http_proxy", "https_proxy", "no_proxy", "HTTPS_PROXY", "NO_PROXY"):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("HTTP_PROXY", forward_proxy)
+    if bypass:
+        monkeypatch.setenv("NO_PROXY", "localhost,127.0.0.1")
+    backend = OpenAIBackend(OpenAIConfig(**upstream_config(stub)))
+    answer = run(backend)
+    monkeypatch.undo()  # the test's own calls to the stub go direct
+    assert answer.text == OK_REPLY
+    assert _ForwardProxy.seen == ([] if bypass else [f"{stub}/v1/chat/completions"])
     assert len(upstream_requests(stub)) == 1

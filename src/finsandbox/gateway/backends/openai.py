@@ -16,6 +16,7 @@ import asyncio
 import json
 import os
 import re
+import urllib.request
 import uuid
 from collections.abc import AsyncIterator
 from typing import Any, ClassVar
@@ -73,6 +74,15 @@ class OpenAIConfig(BaseModel):
         return value.rstrip("/")
 
 
+def env_proxy(base_url: str) -> str | None:
+    """The proxy the environment sets for the upstream (HTTP_PROXY / HTTPS_PROXY, unless NO_PROXY
+    names its host), as curl and httpx read them; None to connect directly."""
+    url = urlsplit(base_url)
+    if url.hostname is None or urllib.request.proxy_bypass_environment(url.hostname):
+        return None
+    return urllib.request.getproxies_environment().get(url.scheme)
+
+
 @backend("openai")
 class OpenAIBackend(Backend):
     kind: ClassVar[str] = "openai"
@@ -103,6 +113,7 @@ class OpenAIBackend(Backend):
             if secret:
                 self._headers["Authorization"] = f"Bearer {secret}"
         self._url = f"{cfg.base_url}/chat/completions"
+        self._proxy = env_proxy(cfg.base_url)
         # Connections belong to the event loop that opened them; keep a session per loop.
         self._sessions: dict[asyncio.AbstractEventLoop, aiohttp.ClientSession] = {}
 
@@ -119,7 +130,9 @@ class OpenAIBackend(Backend):
                 ),
                 timeout=self._timeout,
                 headers=self._headers,
-                trust_env=True,  # HTTP(S)_PROXY and NO_PROXY, as httpx honoured them
+                # The proxy is read from the environment once (`env_proxy`): aiohttp's trust_env
+                # read it, and ~/.netrc, on every request in a worker thread (a thread hop per call).
+                trust_env=False,
             )
             self._sessions[loop] = session
         return session
@@ -153,7 +166,7 @@ class OpenAIBackend(Backend):
         attempt = 0
         while True:
             try:
-                response = await self._session.post(self._url, data=data)
+                response = await self._session.post(self._url, data=data, proxy=self._proxy)
             except _CONNECT_ERRORS as exc:
                 attempt += 1
                 if attempt > self._retries:
