@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import re
 from importlib.resources import files
 from typing import Any
 
 import pytest
 
 from finsandbox.guards import GuardBlocked, GuardContext, Pipeline, parse_policy
+from tests.guards.hk_pii_corpus import corpus
 
 
 def default_policy_text() -> str:
@@ -155,3 +157,43 @@ def test_a_sentence_guard_releases_whole_sentences() -> None:
         for w in ["buy", "shares", "of", "0005.HK", "now."]:
             guard.feed(w + " ")
         guard.finish()
+
+
+def test_prose_streams_one_word_behind_the_model() -> None:
+    """Words that cannot begin personal data (lower-case words, sentence openers such as "The")
+    leave as soon as the next word starts; a capitalised name or a number still waits its look-ahead."""
+    guard = _default_stream(default_policy_text(), GuardContext(canary="fsb-canary-0123456789abcdef"))
+    reply = "Our twelve month deposit pays interest at maturity and early withdrawal forfeits it."
+    words = reply.split()
+    lags = []
+    released = ""
+    for i, word in enumerate(words):
+        released += guard.feed(word if i == 0 else " " + word)
+        lags.append(i + 1 - len(released.split()))
+    assert max(lags) <= 1, lags
+    guard = _default_stream(default_policy_text(), GuardContext())
+    assert guard.feed("Please ask Peter") == "Please ask "
+    assert guard.feed(" Chan to call") == ""  # a name may go on: "Peter Chan Tai Man"
+    assert guard.feed(" us on") + guard.feed(" 9123") + guard.feed(" 4567 today") + guard.finish() == (
+        "***** **** to call us on **** **** today"
+    )
+
+
+_TOKEN = re.compile(r"\s*[A-Za-z]{1,5}|\s*\d{1,3}|\s*[^\sA-Za-z\d]|\s+")
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("split", ["tune", "heldout"])
+def test_a_stream_masks_what_a_whole_reply_masks_on_labelled_texts(split: str) -> None:
+    """Texts nobody wrote the stream's rules from (the labelled Hong Kong corpus, both splits), cut
+    into model-like tokens: the streamed reply equals the whole reply checked at once, so releasing
+    words early never lets a name, number or date out before its guard has seen it."""
+    pipeline = Pipeline.from_policy(parse_policy(default_policy_text()))
+    differ = []
+    for item in corpus(split, 60):
+        whole = pipeline.check_output(item.text, GuardContext()).text
+        guard = pipeline.stream_guard(GuardContext())
+        out = "".join(guard.feed(t) for t in _TOKEN.findall(item.text)) + guard.finish()
+        if out != whole:
+            differ.append((item.text, out))
+    assert differ == []

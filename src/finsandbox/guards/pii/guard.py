@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import re
 from collections import Counter
+from itertools import pairwise
 from typing import Literal
 
 from pydantic import Field, field_validator
@@ -23,11 +24,46 @@ from finsandbox.guards.base import (
     guard,
 )
 from finsandbox.guards.pii import detect, entity_types, ner
+from finsandbox.guards.pii.hk_names import ENGLISH_GIVEN, GIVEN_SYLLABLES, SURNAMES
 from finsandbox.guards.pii.recognizer import CONTEXT_BEFORE
 
 # Words that can be part of a value (digits, capitals, a leading + or opening bracket), at the end.
 _VALUE_WORD = r"(?:[+(]?\S*[0-9]\S*|[A-Z][A-Za-z()/-]*[,.]?|\S*[\u3400-\u9fff]\S*)"
 _VALUE_RUN = re.compile(rf"(?:(?<=\s)|^){_VALUE_WORD}(?:\s+{_VALUE_WORD}){{0,12}}\s*\S*$")
+
+# A streamed word can begin a finding only if it could be part of one: a word of lower-case letters
+# (apostrophes and hyphens inside) cannot, unless it names a month (a date of birth may begin
+# "march 3"); nor can a capitalised word that only opens sentences and is no name, month, surname or
+# given-name syllable ("The", "I", "Sure"; not "May", "So", "To", "Wing"). Everything else (digits,
+# capitals, @, +, brackets, CJK) could.
+_PLAIN_WORD = re.compile(r"[a-z]+(?:['’-][a-z]+)*[,.;:!?)\]\"'’”]*")
+_TRAILING = ",.;:!?)]\"'’”"
+_MONTH_TEXT = """jan january feb february mar march apr april may jun june jul july aug august sep sept
+    september oct october nov november dec december"""
+_MONTHS = frozenset(_MONTH_TEXT.split())
+_NAME_WORDS = frozenset(w.lower() for w in SURNAMES | GIVEN_SYLLABLES | ENGLISH_GIVEN)
+_OPENER_TEXT = """
+    I I'm I've I'll I'd The This That These Those It It's Its We We're Our You You're Your They Their
+    There Here Hi Hello Dear Thanks Thank Yes No Sure Certainly Of In On At For As If When While Please
+    Unfortunately However Based According Currently Great Okay Absolutely Good Let Let's A An And But
+    Or What How Why Which Who Is Are Can Could Would Should Do Does Note My Also Because After Before
+    Once Since With Without Each Every All Any Some Most Many Both Regarding Overall First Firstly
+    Second Secondly Finally Additionally Alternatively Generally Typically Usually Otherwise Instead
+    Then Now Today Yesterday Tomorrow Unless Although Though Even Only Just Not None Nothing Yours
+    Kind Best Regards Sincerely Understood Noted Apologies Sorry
+    """
+_OPENERS = frozenset(w for w in _OPENER_TEXT.split() if w.lower() not in _MONTHS | _NAME_WORDS)
+_WORD = re.compile(r"\S+")
+_TITLE_WORD = re.compile(r"[A-Z][a-z]+[,.;:!?]?")
+
+
+def _could_begin_finding(word: str) -> bool:
+    """Whether a finding (personal data) could start at this whole word of a streamed reply."""
+    bare = word.rstrip(_TRAILING)
+    if _PLAIN_WORD.fullmatch(word):
+        return bare.lower() in _MONTHS
+    return bare not in _OPENERS
+
 
 PIIAction = Literal["placeholder", "mask", "block", "allow"]
 
@@ -74,14 +110,34 @@ class PIIGuard(Guard):
     lookahead = Lookahead(words=4, behind=CONTEXT_BEFORE)
 
     def holdback(self, text: str, context: GuardContext, window: int) -> int:
-        """The usual few words, or more while the text ends in a run of value-like words.
+        """The last word, back to the first of the last few words that could begin a finding; or more
+        while the text ends in a run of value-like words.
 
-        A grouped IBAN or a long account number can be longer than the look-ahead; while its words
-        keep arriving they all wait, so it is whole in the checked text when its start is released.
+        A finding spans at most `lookahead.words` words and begins with a word that could begin one
+        (`_could_begin_finding`), so the words before the first such word among the last few are
+        released at once: ordinary prose streams one word behind the model instead of four. A grouped
+        IBAN or a long account number can be longer than the look-ahead; while its words keep
+        arriving they all wait, so it is whole in the checked text when its start is released.
         """
+        words = list(_WORD.finditer(text))
+        if not words:
+            return 0
+        hold_from = words[-1].start()  # the last word may still grow
+        for word, after in pairwise(words[-self.lookahead.words :]):
+            if not _could_begin_finding(word.group()):
+                continue
+            if _TITLE_WORD.fullmatch(word.group()) and not _could_begin_finding(after.group()):
+                continue  # a name that stops here ("Peter said"): whole in the checked text
+            hold_from = word.start()
+            break
         run = _VALUE_RUN.search(text, max(0, len(text) - window))
-        tail = len(text) - run.start() if run is not None else 0
-        return max(self.lookahead.holdback(text, window), tail)
+        if run is not None:  # from its first word that could begin a finding ("The" cannot)
+            run_from = next(
+                (w.start() for w in words if w.start() >= run.start() and _could_begin_finding(w.group())),
+                hold_from,
+            )
+            hold_from = min(hold_from, run_from)
+        return len(text) - hold_from
 
     def __init__(self, settings: PIISettings | dict | None = None) -> None:
         super().__init__(settings)
