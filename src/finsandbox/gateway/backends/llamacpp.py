@@ -101,6 +101,21 @@ def _for_worker(request: ChatRequest) -> ChatRequest:
     return request
 
 
+def thread_split(threads: int | None, contexts: int = 1) -> tuple[int, int]:
+    """(generating, prompt-evaluating) threads of each worker: `threads` for both when set.
+
+    Prompts are evaluated with every core a worker's share allows; tokens are generated with one
+    core fewer, left to the worker's own server thread and the gateway, which handle each token as
+    it streams. llama.cpp's threads wait for each other on every token, so one of them pre-empted by
+    that work stalls them all: measured on 2 cores, one generating thread streamed at the rate of
+    llama-cpp-python called directly with two, where two streamed at 0.66 of it.
+    """
+    if threads:
+        return threads, threads
+    share = max(1, (os.cpu_count() or 2) // contexts)
+    return max(1, share - 1), share
+
+
 @backend("llamacpp")
 class LlamaCppBackend(Backend):
     kind: ClassVar[str] = "llamacpp"
@@ -118,15 +133,7 @@ class LlamaCppBackend(Backend):
         self._path = Path(cfg.model_path) if cfg.model_path else (settings.model_path or bundled_model_path())
         n_ctx = cfg.n_ctx or settings.model_context
         size = cfg.contexts
-        # Prompts are evaluated with every core a worker's share allows; tokens are generated with
-        # one core fewer, left to the worker's own server thread and the gateway, which handle each
-        # token as it streams. llama.cpp's threads wait for each other on every token, so one of
-        # them pre-empted by that work stalls them all: measured on 2 cores, one generating thread
-        # streamed at the rate of llama-cpp-python called directly with two, where two streamed at
-        # 0.66 of it. An explicit `threads` (endpoint) or FINSANDBOX_MODEL_THREADS sets both.
-        share = max(1, (os.cpu_count() or 2) // size)
-        batch_threads = cfg.threads or settings.model_threads or share
-        threads = cfg.threads or settings.model_threads or max(1, share - 1)
+        threads, batch_threads = thread_split(cfg.threads or settings.model_threads, size)
         # Only the gateway may use the workers: a loopback port is open to every local user.
         self._key = secrets.token_urlsafe(32)
         argv = [
