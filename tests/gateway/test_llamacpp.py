@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 from typing import Any
 
 import pytest
 from starlette.testclient import TestClient
 
+from finsandbox.gateway.backends import ChatRequest
+from finsandbox.gateway.backends.llamacpp import LlamaCppBackend
 from tests.gateway.gateway_support import auth
 
 pytestmark = pytest.mark.slow
@@ -149,3 +152,23 @@ def test_response_formats_are_put_in_llama_cpp_python_s_dialect() -> None:
         "schema": ACCOUNT_SCHEMA,
     }
     assert sent({"type": "json_object"}) == {"type": "json_object"}
+
+
+def test_the_model_worker_is_reached_directly_whatever_proxy_the_environment_names(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """A proxy set for the upstreams (HTTP_PROXY) must not carry calls to the gateway's own model
+    worker on loopback: nothing listens at this one, and it would see the worker's key."""
+    for name in ("no_proxy", "NO_PROXY", "http_proxy"):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("HTTP_PROXY", "http://127.0.0.1:9")
+    backend = LlamaCppBackend(LlamaCppBackend.Config.model_validate({}))
+
+    async def ask_once() -> str:
+        try:
+            request = ChatRequest(messages=[{"role": "user", "content": "Say hello."}], max_tokens=8)
+            return (await backend.complete(request)).text
+        finally:
+            await backend.aclose()
+
+    assert asyncio.run(ask_once()).strip()

@@ -218,11 +218,12 @@ class LlamaCppBackend(Backend):
             read_timeout=settings.upstream_read_timeout,
             retries=0,
         )
-        # The key reaches the client through the environment only while it is built.
+        # The key reaches the client through the environment only while it is built; the worker is
+        # reached directly, never through a proxy the environment names (which would see the key).
         with _key_lock:
             os.environ[variable] = self._key
             try:
-                return OpenAIBackend(config)
+                return OpenAIBackend(config, direct=True)
             finally:
                 del os.environ[variable]
 

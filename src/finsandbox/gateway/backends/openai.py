@@ -93,7 +93,8 @@ class OpenAIBackend(Backend):
         {"presence_penalty", "frequency_penalty", "logit_bias"}
     )
 
-    def __init__(self, config: BaseModel) -> None:
+    def __init__(self, config: BaseModel, *, direct: bool = False) -> None:
+        """`direct`: never through a proxy (the gateway's own model workers on loopback)."""
         super().__init__(config)
         cfg: OpenAIConfig = config  # type: ignore[assignment]
         settings = get_settings()
@@ -113,7 +114,7 @@ class OpenAIBackend(Backend):
             if secret:
                 self._headers["Authorization"] = f"Bearer {secret}"
         self._url = f"{cfg.base_url}/chat/completions"
-        self._proxy = env_proxy(cfg.base_url)
+        self._proxy = None if direct else env_proxy(cfg.base_url)
         # Connections belong to the event loop that opened them; keep a session per loop.
         self._sessions: dict[asyncio.AbstractEventLoop, aiohttp.ClientSession] = {}
 
