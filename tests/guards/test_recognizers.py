@@ -38,6 +38,7 @@ TRUE_POSITIVES = [
     ("HKID", "My HKID is A123456(3).", "A123456(3)"),
     ("HKID", "ID card: AB987654(3) thanks", "AB987654(3)"),
     ("HKID", "hkid A1234563 on file", "A1234563"),
+    ("HKID", "my hkid is a123456(3) thanks", "a123456(3)"),  # typed in lower case
     ("HK_PHONE", "Call +852 9123 4567 today", "+852 9123 4567"),
     ("HK_PHONE", "office (852) 2345-6789", "(852) 2345-6789"),
     ("HK_PHONE", "my mobile 6123 4567", "6123 4567"),
@@ -86,6 +87,7 @@ def test_generated_values_are_found(entity_type: str) -> None:
 
 NEAR_MISSES = [
     ("HKID", "My HKID is A123456(4)."),  # wrong check digit
+    ("HKID", "my hkid is a123456(4)"),  # lower case, wrong check digit
     ("HKID", "ref A12345(3)"),  # too few digits
     ("PAYMENT_CARD", "card 4111 1111 1111 1112"),  # fails Luhn
     ("PAYMENT_CARD", "card 9111 1111 1111 1111"),  # Luhn-valid but no such issuer prefix... and no match

@@ -23,11 +23,12 @@ class HKIDRecognizer(Recognizer):
     entity_type = "HKID"
     precedence = 10
     patterns = (
-        Pattern("hkid_parenthesised", r"(?<![A-Za-z0-9])([A-Z]{1,2})(\d{6})\s?\(([0-9A])\)", 0.65),
-        Pattern("hkid_compact", r"(?<![A-Za-z0-9])([A-Z]{1,2})(\d{6})([0-9A])(?![A-Za-z0-9])", 0.55),
+        # Typed in a chat, the letters are often lower case ("a123456(3)"); the check digit still holds.
+        Pattern("hkid_parenthesised", r"(?<![A-Za-z0-9])([A-Za-z]{1,2})(\d{6})\s?\(([0-9Aa])\)", 0.65),
+        Pattern("hkid_compact", r"(?<![A-Za-z0-9])([A-Za-z]{1,2})(\d{6})([0-9Aa])(?![A-Za-z0-9])", 0.55),
     )
     context = ("hkid", "hk id", "identity card", "id card", "i.d. card", "身份證", "id no", "id number")
 
     def validate(self, value: str) -> bool:
-        match = re.fullmatch(r"([A-Z]{1,2})(\d{6})\s?\(?([0-9A])\)?", value)
+        match = re.fullmatch(r"([A-Z]{1,2})(\d{6})\s?\(?([0-9A])\)?", value.upper())
         return bool(match) and hkid_check_digit(match.group(1), match.group(2)) == match.group(3)
