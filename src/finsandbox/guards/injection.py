@@ -237,14 +237,16 @@ class InjectionGuard(Guard):
         if (context.role == "system" or context.source == "system") and not self.settings.check_system:
             return self.allow(text, "system message not scanned")
         retrieved = context.source == "retrieved" or context.role == "tool"
-        hits = self.signals(text, retrieved=retrieved)
+        hits, folded = self._signals(text, retrieved=retrieved)
         pattern_score = _noisy_or(hits.values())
         threshold = self.settings.threshold
         if self.settings.model:
             model = self.model()
             if threshold is None:
                 threshold = model.threshold
-            probability = round(model.probability(text, hits), 4)
+            # One line folds as `fold_lines` folds it: the model need not fold the text again.
+            lines = folded if "\n" not in text else None
+            probability = round(model.probability(text, hits, folded=lines), 4)
             score = probability
             if pattern_score >= self.settings.pattern_threshold:
                 score = max(score, pattern_score)
@@ -265,6 +267,10 @@ class InjectionGuard(Guard):
 
     def signals(self, text: str, *, retrieved: bool = False) -> dict[str, float]:
         """Signal name -> weight, the strongest weight per name."""
+        return self._signals(text, retrieved=retrieved)[0]
+
+    def _signals(self, text: str, *, retrieved: bool) -> tuple[dict[str, float], str]:
+        """`signals`, and the folded text they read (`check` hands it on to the model)."""
         hits: dict[str, float] = {}
 
         def add(name: str, weight: float) -> None:
@@ -302,7 +308,7 @@ class InjectionGuard(Guard):
                     bonus = _HIDDEN_BONUS if (hiding or hidden) else 0.0
                     name = signal.category if hiding is None else f"{signal.category} via {hiding}"
                     add(name, signal.weight + bonus)
-        return hits
+        return hits, folded
 
 
 def _noisy_or(weights: object) -> float:

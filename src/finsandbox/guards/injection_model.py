@@ -27,7 +27,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from functools import lru_cache
 from importlib import resources
-from itertools import pairwise
+from itertools import accumulate, pairwise
 from pathlib import Path
 
 import numpy as np
@@ -55,6 +55,8 @@ MIN_SEGMENT_CHARS = 40
 _PRIME = np.uint64(1_000_003)
 _GOLDEN = np.uint64(0x9E3779B97F4A7C15)
 _TOKEN = re.compile(r"[^\W_]+|[^\w\s]", re.UNICODE)
+# What `_char_hashes` adds for its starting value n, multiplied by P once per byte: n * P**n mod 2**64.
+_SEEDS = {n: np.uint64(n * pow(int(_PRIME), n, 1 << 64) % (1 << 64)) for n in (3, 4, 5)}
 
 
 class InjectionModelError(RuntimeError):
@@ -96,18 +98,29 @@ class _Hashed:
             max(len(toks) - 1, 0),
         )
         encoded = [t.encode() for t in toks]
-        lengths = np.fromiter((len(e) + 1 for e in encoded), np.int64, len(encoded))
         # offset[k]: byte position of the space before token k; offset[len] = the closing space
-        self.offset = np.concatenate(([0], np.cumsum(lengths))).astype(np.int64)
+        self.offset = list(accumulate((len(e) + 1 for e in encoded), initial=0))
         stream = np.frombuffer(b" " + b" ".join(encoded) + b" ", dtype=np.uint8).astype(np.uint64)
-        self.chars = {n: _char_hashes(stream, n, bits) for n in (3, 4, 5)}
+        self.chars = _char_hashes_3_5(stream, bits)
         self.size = len(toks)
 
     def ids(self, a: int, b: int) -> np.ndarray:
-        start, end = int(self.offset[a]), int(self.offset[b]) + 1  # bytes of " tok_a ... tok_b-1 "
+        start, end = self.offset[a], self.offset[b] + 1  # bytes of " tok_a ... tok_b-1 "
         parts = [self.words[a:b], self.bigrams[a : max(b - 1, a)]]
         parts.extend(self.chars[n][start : max(end - n + 1, start)] for n in (3, 4, 5))
-        return np.unique(np.concatenate(parts)).astype(np.int64)
+        return _sorted_unique(np.concatenate(parts)).astype(np.int64)
+
+
+def _sorted_unique(ids: np.ndarray) -> np.ndarray:
+    """`np.unique(ids)` for a 1-D array: the same sorted values, in fewer calls (a few microseconds
+    less per chat turn). The order matters: the logit sums the weights in it."""
+    ids = np.sort(ids)
+    if ids.size < 2:
+        return ids
+    keep = np.empty(ids.size, dtype=bool)
+    keep[0] = True
+    np.not_equal(ids[1:], ids[:-1], out=keep[1:])
+    return ids[keep]
 
 
 def _char_hashes(stream: np.ndarray, n: int, bits: int) -> np.ndarray:
@@ -118,6 +131,28 @@ def _char_hashes(stream: np.ndarray, n: int, bits: int) -> np.ndarray:
         for k in range(n):
             acc = acc * _PRIME + stream[k : stream.size - n + 1 + k]
         return (acc * _GOLDEN) >> np.uint64(64 - bits)
+
+
+def _char_hashes_3_5(stream: np.ndarray, bits: int) -> dict[int, np.ndarray]:
+    """`_char_hashes(stream, n, bits)` for n = 3, 4, 5 in one pass: the same values, fewer NumPy calls.
+
+    The hash of an n-gram is n * P**n + sum(byte_k * P**(n-1-k)) modulo 2**64; the sum for n + 1
+    extends the one for n by one byte (times P, plus the next byte), so the three share their
+    work. Arithmetic modulo 2**64 is exact in any order, so every bucket is the one `_char_hashes`
+    gives (a test holds them equal).
+    """
+    size = stream.size
+    out: dict[int, np.ndarray] = {}
+    shift = np.uint64(64 - bits)
+    with np.errstate(over="ignore"):  # multiplicative hashing wraps around 2**64 on purpose
+        acc = stream[: max(size - 1, 0)] * _PRIME + stream[1:]  # every 2-gram's sum
+        for n in (3, 4, 5):
+            if size < n:
+                out[n] = np.zeros(0, dtype=np.uint64)
+                continue
+            acc = acc[: size - n + 1] * _PRIME + stream[n - 1 :]
+            out[n] = ((acc + _SEEDS[n]) * _GOLDEN) >> shift
+    return out
 
 
 def hashed_features(text: str, bits: int, *, folded: bool = False) -> np.ndarray:
@@ -181,10 +216,16 @@ class InjectionModel:
             + pattern_logit
         )
 
-    def probability(self, text: str, signals: Mapping[str, float] | None = None) -> float:
-        """P(injection) for the text: the highest over its windows; `signals` from the pattern guard."""
+    def probability(
+        self, text: str, signals: Mapping[str, float] | None = None, *, folded: str | None = None
+    ) -> float:
+        """P(injection) for the text: the highest over its windows; `signals` from the pattern guard.
+
+        `folded`: `fold_lines(text)` where the caller has it already (the guard folds once for both).
+        """
         pattern_logit = float(pattern_vector(signals or {}) @ self.pattern_weights)
-        folded = fold_lines(text)
+        if folded is None:
+            folded = fold_lines(text)
         hashed = _Hashed(folded, self.bits)  # every n-gram hashed once; windows are token ranges
         best = -np.inf
         for start, end in windows(folded):
