@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import copy
+import re
+
 import pytest
 
 from finsandbox.guards.pii import RECOGNIZERS, detect
@@ -10,6 +13,7 @@ from finsandbox.guards.pii.hkid import hkid_check_digit
 from finsandbox.guards.pii.iban import iban_mod97
 from finsandbox.guards.pii.mainland_id import mainland_id_check_digit
 from finsandbox.guards.pii.payment_card import luhn_valid
+from tests.guards.hk_pii_corpus import corpus
 
 
 def found(text: str, entity_type: str, **kwargs: object) -> list[str]:
@@ -160,3 +164,21 @@ def test_detect_filters_entity_types_and_rejects_unknown_ones() -> None:
     with pytest.raises(ValueError, match="unknown entity types"):
         detect(text, entities=["NOPE"])
     assert detect("") == []
+
+
+def test_a_recognizer_skips_only_texts_none_of_its_patterns_can_match() -> None:
+    """A recognizer that `requires` a character (a digit, an @) skips texts without one: on the
+    labelled corpus it finds exactly what its full scans find, and its full scans find nothing in
+    the same texts with that character taken out (so the declaration matches its patterns)."""
+    texts = [item.text for split in ("tune", "heldout") for item in corpus(split, n=150)]
+    texts += ["What is a credit card annual fee?", "call me on nine one two three", "", "８"]
+    declared = {t: r for t, r in RECOGNIZERS.items() if r.requires}
+    assert {"HKID", "HK_PHONE", "PAYMENT_CARD", "EMAIL"} <= set(declared)
+    for entity_type, recognizer in declared.items():
+        unfiltered = copy.copy(recognizer)
+        unfiltered._requires = None
+        required = re.compile(recognizer.requires or "")
+        for text in texts:
+            assert recognizer.analyze(text) == unfiltered.analyze(text), (entity_type, text)
+            without = required.sub("x", text)
+            assert unfiltered.analyze(without) == [], (entity_type, without)

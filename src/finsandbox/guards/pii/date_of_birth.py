@@ -39,6 +39,7 @@ def parse_date(value: str) -> date | None:
 class DateOfBirthRecognizer(Recognizer):
     entity_type = "DATE_OF_BIRTH"
     precedence = 100
+    requires = r"\d"  # every pattern holds digits
     patterns = (
         Pattern("iso_date", _B + r"\d{4}[-/.]\d{1,2}[-/.]\d{1,2}" + _A, 0.2),
         Pattern("dmy_date", _B + r"\d{1,2}[-/.]\d{1,2}[-/.]\d{4}" + _A, 0.2),

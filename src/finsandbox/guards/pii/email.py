@@ -11,6 +11,7 @@ from finsandbox.guards.pii.recognizer import Pattern, Recognizer, recogniser
 class EmailRecognizer(Recognizer):
     entity_type = "EMAIL"
     precedence = 80
+    requires = "@"
     patterns = (
         Pattern(
             "email",

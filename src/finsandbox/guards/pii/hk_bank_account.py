@@ -82,6 +82,7 @@ def _timestamp(number: str) -> bool:
 class HKBankAccountRecognizer(Recognizer):
     entity_type = "HK_BANK_ACCOUNT"
     precedence = 50
+    requires = r"\d"  # every pattern holds digits
     patterns = (
         Pattern(
             "hk_account_with_bank_code",

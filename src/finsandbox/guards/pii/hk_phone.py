@@ -21,6 +21,7 @@ _LOCAL = r"[2-9]\d{3}[ -]?\d{4}"
 class HKPhoneRecognizer(Recognizer):
     entity_type = "HK_PHONE"
     precedence = 60
+    requires = r"\d"  # every pattern holds digits
     patterns = (
         Pattern(
             "hk_phone_intl",

@@ -22,6 +22,7 @@ def hkid_check_digit(prefix: str, body: str) -> str:
 class HKIDRecognizer(Recognizer):
     entity_type = "HKID"
     precedence = 10
+    requires = r"\d"  # every pattern holds digits
     patterns = (
         # Typed in a chat, the letters are often lower case ("a123456(3)"); the check digit still holds.
         Pattern("hkid_parenthesised", r"(?<![A-Za-z0-9])([A-Za-z]{1,2})(\d{6})\s?\(([0-9Aa])\)", 0.65),

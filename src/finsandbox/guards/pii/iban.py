@@ -29,6 +29,7 @@ def iban_check_digits(country: str, bban: str) -> str:
 class IBANRecognizer(Recognizer):
     entity_type = "IBAN"
     precedence = 40
+    requires = r"\d"  # every pattern holds digits
     patterns = (
         Pattern(
             "iban_grouped",

@@ -26,6 +26,7 @@ def _valid_birth_date(value: str) -> bool:
 class MainlandIDRecognizer(Recognizer):
     entity_type = "MAINLAND_ID"
     precedence = 20
+    requires = r"\d"  # every pattern holds digits
     patterns = (
         Pattern("mainland_id", r"(?<![0-9A-Za-z])[1-8]\d{5}(?:19|20)\d{9}[0-9Xx](?![0-9A-Za-z])", 0.65),
     )

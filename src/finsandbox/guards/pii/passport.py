@@ -18,6 +18,7 @@ _A = r"(?![A-Za-z0-9])"
 class PassportRecognizer(Recognizer):
     entity_type = "PASSPORT"
     precedence = 90
+    requires = r"\d"  # every pattern holds digits
     patterns = (
         Pattern("hksar_passport", _B + r"(?:[HK]\d{8}|[HK][A-Z]\d{7})" + _A, 0.45),
         Pattern("prc_passport", _B + r"(?:[EG]\d{8}|E[A-HJ-NP-Z]\d{7})" + _A, 0.45),

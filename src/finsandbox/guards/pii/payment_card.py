@@ -48,6 +48,7 @@ _NOT_IN_IBAN = r"(?<![A-Z]{2}\d\d )(?<![A-Z]{2}\d\d [A-Z0-9]{4} )"
 class PaymentCardRecognizer(Recognizer):
     entity_type = "PAYMENT_CARD"
     precedence = 30
+    requires = r"\d"  # every pattern holds digits
     patterns = (
         Pattern("card_grouped", _NOT_IN_IBAN + r"(?<![\w-])\d{4}(?:[ -]\d{4}){2}[ -]\d{1,7}(?![\w-])", 0.6),
         Pattern("card_amex", r"(?<![\w-])3[47]\d{2}[ -]\d{6}[ -]\d{5}(?![\w-])", 0.6),
