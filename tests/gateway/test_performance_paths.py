@@ -10,6 +10,7 @@ applies to the very next call.
 from __future__ import annotations
 
 import asyncio
+import sqlite3
 import threading
 import time
 from concurrent.futures import Future
@@ -18,9 +19,12 @@ from typing import Any
 
 import pytest
 from sqlalchemy import Connection, func, select, update
+from sqlalchemy.exc import OperationalError
 
+from finsandbox.config import get_settings
 from finsandbox.errors import AuthenticationFailed, QuotaExceeded
 from finsandbox.gateway import service
+from finsandbox.gateway import writer as writer_module
 from finsandbox.gateway.metering import CallRecord, RecordCall
 from finsandbox.gateway.service import AdmitCall
 from finsandbox.gateway.writer import Job, writer
@@ -213,3 +217,37 @@ def test_key_changes_apply_to_the_very_next_admission(prog: Any) -> None:
     revoke(prog.key_prefix)
     with pytest.raises(AuthenticationFailed, match="has been revoked"):
         admit(prog)
+
+
+def _sqlite_file() -> str:
+    url = get_settings().resolved_database_url
+    if not url.startswith("sqlite:///"):
+        pytest.skip("SQLite's write lock: the PostgreSQL run has no such lock to wait for")
+    return url.removeprefix("sqlite:///")
+
+
+def test_a_writer_waits_for_another_process_s_write_lock_then_commits(prog: Any) -> None:
+    """`serve --workers 2` on SQLite: another process holding the write lock delays a call, and the
+    call goes through once the lock is free (the writer tries for it every few milliseconds)."""
+    other = sqlite3.connect(_sqlite_file(), isolation_level=None)
+    other.execute("BEGIN IMMEDIATE")
+    pending = writer().submit(AdmitCall(prog.secret, ENDPOINT, None, None, None))
+    time.sleep(0.3)
+    assert not pending.done()  # waiting for the lock, not failed
+    other.execute("COMMIT")
+    assert pending.result(10).endpoint == ENDPOINT
+    other.close()
+    assert admit(prog).endpoint == ENDPOINT
+
+
+def test_a_write_lock_held_past_the_wait_fails_that_call_only(
+    prog: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(writer_module, "SQLITE_LOCK_WAIT_S", 0.2)
+    other = sqlite3.connect(_sqlite_file(), isolation_level=None)
+    other.execute("BEGIN IMMEDIATE")
+    with pytest.raises(OperationalError, match="locked"):
+        writer().submit(AdmitCall(prog.secret, ENDPOINT, None, None, None)).result(10)
+    other.execute("COMMIT")
+    other.close()
+    assert admit(prog).endpoint == ENDPOINT  # the writer is not left broken

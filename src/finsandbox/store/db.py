@@ -26,6 +26,8 @@ _engines: dict[str, Engine] = {}
 _lock = threading.Lock()
 
 WRITE = {"finsandbox_write": True}
+SQLITE_LOCK_WAIT_S = 30.0
+"""How long a SQLite writer waits for another connection's write transaction (busy_timeout)."""
 """Execution options for a session that will write: BEGIN IMMEDIATE on SQLite."""
 
 
@@ -38,7 +40,7 @@ def _configure_sqlite(engine: Engine) -> None:
         cur.execute("PRAGMA journal_mode=WAL")
         cur.execute("PRAGMA synchronous=NORMAL")
         cur.execute("PRAGMA foreign_keys=ON")
-        cur.execute("PRAGMA busy_timeout=30000")
+        cur.execute(f"PRAGMA busy_timeout={int(SQLITE_LOCK_WAIT_S * 1000)}")
         cur.close()
 
     @event.listens_for(engine, "begin")
