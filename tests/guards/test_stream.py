@@ -197,3 +197,25 @@ def test_a_stream_masks_what_a_whole_reply_masks_on_labelled_texts(split: str) -
         if out != whole:
             differ.append((item.text, out))
     assert differ == []
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "The letter was signed by Grace on behalf of the company.",
+        "Please contact Priya at the branch for help with the form.",
+        "Name, Account\nchan tai man, 012-345678-001\n",
+        "Name, Status\nGrace Ho, approved\nwong siu ming, pending review today\n",
+        "Customer Name | Branch | Mobile\nchan tai man | central | 9123 4567\n",
+        "| Name | Status | Mobile |\n|---|---|---|\n| Grace | paid in full | 9123 4567 |\n",
+    ],
+)
+def test_a_name_the_whole_reply_masks_never_streams_out(text: str) -> None:
+    """A one-word name followed by plain words (the name model needs more than the next word to see
+    it) and a name in a table's name column (in any case, whole only with its row) stay masked when
+    streamed a character at a time, as in the whole reply."""
+    pipeline = Pipeline.from_policy(parse_policy(default_policy_text()))
+    whole = pipeline.check_output(text, GuardContext()).text
+    assert whole is not None and whole != text
+    guard = pipeline.stream_guard(GuardContext())
+    assert "".join(guard.feed(ch) for ch in text) + guard.finish() == whole

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import re
 from collections import Counter
-from itertools import pairwise
 from typing import Literal
 
 from pydantic import Field, field_validator
@@ -54,7 +53,10 @@ _OPENER_TEXT = """
     """
 _OPENERS = frozenset(w for w in _OPENER_TEXT.split() if w.lower() not in _MONTHS | _NAME_WORDS)
 _WORD = re.compile(r"\S+")
-_TITLE_WORD = re.compile(r"[A-Z][a-z]+[,.;:!?]?")
+# A word that opens a line or follows a pipe or tab may be a table cell, and a name column's cells
+# are names in any case ("chan tai man"), found only once the row is whole.
+_CELL_BEFORE = re.compile(r"[\n|\t][ ]*$")
+_CELL_SEP = re.compile(r"[|\t]")
 
 
 def _could_begin_finding(word: str) -> bool:
@@ -115,21 +117,30 @@ class PIIGuard(Guard):
 
         A finding spans at most `lookahead.words` words and begins with a word that could begin one
         (`_could_begin_finding`), so the words before the first such word among the last few are
-        released at once: ordinary prose streams one word behind the model instead of four. A grouped
-        IBAN or a long account number can be longer than the look-ahead; while its words keep
-        arriving they all wait, so it is whole in the checked text when its start is released.
+        released at once: ordinary prose streams one word behind the model instead of four. A
+        capitalised word waits its whole look-ahead even when a plain word follows it: the name model
+        reads further right than one word ("signed by Grace on behalf of" is a name to it, "signed by
+        Grace on" is not). A word that may open a table cell waits too (`_CELL_BEFORE`), and a pipe or
+        tab table's unfinished row waits whole: a name column's cells are names in any case, and
+        the table rule finds them only in whole rows. A grouped IBAN or a long account number can be
+        longer than the look-ahead; while its words keep arriving they all wait, so it is whole in
+        the checked text when its start is released.
         """
         words = list(_WORD.finditer(text))
         if not words:
             return 0
         hold_from = words[-1].start()  # the last word may still grow
-        for word, after in pairwise(words[-self.lookahead.words :]):
-            if not _could_begin_finding(word.group()):
-                continue
-            if _TITLE_WORD.fullmatch(word.group()) and not _could_begin_finding(after.group()):
-                continue  # a name that stops here ("Peter said"): whole in the checked text
-            hold_from = word.start()
-            break
+        for word in words[-self.lookahead.words : -1]:
+            cell = _CELL_BEFORE.search(text, max(0, word.start() - 40), word.start())
+            if cell is not None:  # from the line break or pipe, so the next check still sees it
+                hold_from = cell.start()
+                break
+            if _could_begin_finding(word.group()):
+                hold_from = word.start()
+                break
+        row = text.rfind("\n")
+        if row >= 0 and len(text) - row <= window and _CELL_SEP.search(text, row):
+            hold_from = min(hold_from, row)  # a pipe or tab table's row waits until it is whole
         run = _VALUE_RUN.search(text, max(0, len(text) - window))
         if run is not None:  # from its first word that could begin a finding ("The" cannot)
             run_from = next(
