@@ -18,7 +18,6 @@ from finsandbox.guards import Action, GuardContext, Pipeline, default_policy, pa
 from finsandbox.guards.injection import InjectionGuard, _noisy_or
 from finsandbox.guards.injection_model import (
     InjectionModelError,
-    _char_hashes,
     _char_hashes_3_5,
     load_model,
     model_path,
@@ -226,6 +225,19 @@ def test_missing_weights_stop_the_policy_and_a_failing_model_blocks(
     assert result.action is Action.BLOCK  # fail closed
 
 
+def _definition(stream: np.ndarray, n: int, bits: int) -> np.ndarray:
+    """The byte n-gram hash as the weights were trained: n * P**n + sum(byte_k * P**(n-1-k)), times
+    the golden ratio constant, top `bits` bits (modulo 2**64 throughout)."""
+    if stream.size < n:
+        return np.zeros(0, dtype=np.uint64)
+    prime, golden = np.uint64(1_000_003), np.uint64(0x9E3779B97F4A7C15)
+    with np.errstate(over="ignore"):
+        acc = np.full(stream.size - n + 1, n, dtype=np.uint64)
+        for k in range(n):
+            acc = acc * prime + stream[k : stream.size - n + 1 + k]
+        return (acc * golden) >> np.uint64(64 - bits)
+
+
 def test_character_ngrams_hashed_in_one_pass_match_the_definition() -> None:
     rng = np.random.default_rng(7)
     model = load_model()
@@ -235,7 +247,7 @@ def test_character_ngrams_hashed_in_one_pass_match_the_definition() -> None:
     for stream in streams:
         together = _char_hashes_3_5(stream, model.bits)
         for n in (3, 4, 5):
-            assert np.array_equal(together[n], _char_hashes(stream, n, model.bits)), (stream.size, n)
+            assert np.array_equal(together[n], _definition(stream, n, model.bits)), (stream.size, n)
 
 
 @pytest.mark.parametrize(

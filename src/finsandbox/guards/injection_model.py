@@ -55,7 +55,7 @@ MIN_SEGMENT_CHARS = 40
 _PRIME = np.uint64(1_000_003)
 _GOLDEN = np.uint64(0x9E3779B97F4A7C15)
 _TOKEN = re.compile(r"[^\W_]+|[^\w\s]", re.UNICODE)
-# What `_char_hashes` adds for its starting value n, multiplied by P once per byte: n * P**n mod 2**64.
+# What an n-gram's hash starts from (n), multiplied by P once per byte: n * P**n mod 2**64.
 _SEEDS = {n: np.uint64(n * pow(int(_PRIME), n, 1 << 64) % (1 << 64)) for n in (3, 4, 5)}
 
 
@@ -123,23 +123,13 @@ def _sorted_unique(ids: np.ndarray) -> np.ndarray:
     return ids[keep]
 
 
-def _char_hashes(stream: np.ndarray, n: int, bits: int) -> np.ndarray:
-    if stream.size < n:
-        return np.zeros(0, dtype=np.uint64)
-    with np.errstate(over="ignore"):  # multiplicative hashing wraps around 2**64 on purpose
-        acc = np.full(stream.size - n + 1, n, dtype=np.uint64)
-        for k in range(n):
-            acc = acc * _PRIME + stream[k : stream.size - n + 1 + k]
-        return (acc * _GOLDEN) >> np.uint64(64 - bits)
-
-
 def _char_hashes_3_5(stream: np.ndarray, bits: int) -> dict[int, np.ndarray]:
-    """`_char_hashes(stream, n, bits)` for n = 3, 4, 5 in one pass: the same values, fewer NumPy calls.
+    """Hashed byte n-grams of the stream for n = 3, 4, 5, in one pass (fewer NumPy calls).
 
     The hash of an n-gram is n * P**n + sum(byte_k * P**(n-1-k)) modulo 2**64; the sum for n + 1
     extends the one for n by one byte (times P, plus the next byte), so the three share their
-    work. Arithmetic modulo 2**64 is exact in any order, so every bucket is the one `_char_hashes`
-    gives (a test holds them equal).
+    work. Arithmetic modulo 2**64 is exact in any order, so every bucket is the one the
+    definition gives, n-gram by n-gram (a test holds them equal; the weights were trained on it).
     """
     size = stream.size
     out: dict[int, np.ndarray] = {}
