@@ -26,9 +26,9 @@ _engines: dict[str, Engine] = {}
 _lock = threading.Lock()
 
 WRITE = {"finsandbox_write": True}
+"""Execution options for a session that will write: BEGIN IMMEDIATE on SQLite."""
 SQLITE_LOCK_WAIT_S = 30.0
 """How long a SQLite writer waits for another connection's write transaction (busy_timeout)."""
-"""Execution options for a session that will write: BEGIN IMMEDIATE on SQLite."""
 
 
 def _configure_sqlite(engine: Engine) -> None:
