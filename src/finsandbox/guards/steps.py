@@ -129,7 +129,9 @@ def run_chain(
     if watch is not None and removed:
         watch.record(decisions[-1])
     for step in steps:
-        decision = replace(run_one(step, current, context, location), location=location)
+        decision = run_one(step, current, context, location)
+        if decision.location != location:
+            decision = replace(decision, location=location)
         decisions.append(decision)
         if decision.action is Action.BLOCK:
             return current, decisions, True
@@ -190,12 +192,14 @@ class Watch:
             decision = _checked(name, text, step.guard.check(text, context))
         except Exception as exc:  # fail closed: the exception type only, its message may quote the text
             decision = failed(name, text, f"guard failed ({type(exc).__name__})")
+        if decision.location != location:
+            decision = replace(decision, location=location)
         with self._lock:
             if self.abandoned:
                 raise _Abandoned
             self.running = None
             self._idle_until = time.monotonic() + (self._idle.timeout_s if self._idle else 1.0)
-            self.decisions.append(replace(decision, location=location))
+            self.decisions.append(decision)
         return decision
 
     def record(self, decision: Decision) -> None:
