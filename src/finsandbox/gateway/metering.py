@@ -15,6 +15,7 @@ from finsandbox.gateway.quotas import Quotas, Reservation
 from finsandbox.gateway.writer import Job
 from finsandbox.ledger.chain import Head, append_after
 from finsandbox.store.models import UsageRecord, new_id, utcnow
+from finsandbox.store.prepared import Prepared
 
 
 @dataclass
@@ -69,18 +70,24 @@ def ledger_payload(call: CallRecord) -> dict[str, Any]:
     return payload
 
 
-_USAGE = UsageRecord.__table__.insert()
+_USAGE = Prepared(UsageRecord.__table__.insert())  # run on the driver for every call (store/prepared.py)
 _usage = UsageRecord.__table__
-_CALLS_IN_CASE = select(_usage.c.key_id, _usage.c.ledger_seq, _usage.c.replay_of).where(
-    _usage.c.trial_id == bindparam("t"),
-    _usage.c.case_id == bindparam("c"),
-    _usage.c.call_no.is_not(None),
+_CALLS_IN_CASE = Prepared(
+    select(_usage.c.key_id, _usage.c.ledger_seq, _usage.c.replay_of)
+    .where(
+        _usage.c.trial_id == bindparam("t"),
+        _usage.c.case_id == bindparam("c"),
+        _usage.c.call_no.is_not(None),
+    )
+    .order_by(_usage.c.ledger_seq)
 )
-_OWN_CALLS = select(func.count()).where(
-    _usage.c.trial_id == bindparam("t"),
-    _usage.c.case_id == bindparam("c"),
-    _usage.c.key_id == bindparam("k"),
-    _usage.c.call_no.is_not(None),
+_OWN_CALLS = Prepared(
+    select(func.count()).where(
+        _usage.c.trial_id == bindparam("t"),
+        _usage.c.case_id == bindparam("c"),
+        _usage.c.key_id == bindparam("k"),
+        _usage.c.call_no.is_not(None),
+    )
 )
 
 
@@ -96,9 +103,9 @@ def replay_of(conn: Connection, call: CallRecord) -> tuple[int | None, int | Non
     if not (call.trial_key and call.trial_id and call.case_id):
         return None, None
     params = {"t": call.trial_id, "c": call.case_id, "k": call.key_id}
-    number = int(conn.execute(_OWN_CALLS, params).scalar_one()) + 1
+    number = int(_OWN_CALLS.run(conn, params).scalar()) + 1
     earlier: dict[str, list[int]] = {}
-    for key_id, seq, replayed in conn.execute(_CALLS_IN_CASE.order_by(_usage.c.ledger_seq), params):
+    for key_id, seq, replayed in _CALLS_IN_CASE.run(conn, params):
         if key_id != call.key_id:
             earlier.setdefault(key_id, []).append(replayed or seq)
     originals = [seqs[number - 1] for seqs in earlier.values() if len(seqs) >= number]
@@ -140,8 +147,8 @@ class RecordCall(Job[int]):
             payload=self.payload,
         )
         self.seq = head.seq
-        conn.execute(
-            _USAGE,
+        _USAGE.send(
+            conn,
             {
                 "id": new_id(),
                 "created_at": utcnow(),

@@ -24,6 +24,7 @@ from sqlalchemy.dialects import postgresql, sqlite
 
 from finsandbox.errors import QuotaExceeded
 from finsandbox.store.models import ApiKey, QuotaWindow
+from finsandbox.store.prepared import Prepared
 
 WINDOW_SECONDS = 60
 BUDGET_RETRY_AFTER = 24 * 3600
@@ -123,19 +124,19 @@ class Quotas(Protocol):
         ...
 
 
-# Core statements built once with bind parameters, so every call hits SQLAlchemy's compiled cache
-# and skips the ORM's per-statement work (the hot path runs them thousands of times a second).
+# Core statements built once with bind parameters and run on the driver (store/prepared.py): the
+# gateway's writer runs them for every call.
 _windows = QuotaWindow.__table__
 _keys = ApiKey.__table__
-_TOKENS_IN_WINDOW = select(_windows.c.tokens).where(
-    _windows.c.key_id == bindparam("k"), _windows.c.window == bindparam("w")
+_TOKENS_IN_WINDOW = Prepared(
+    select(_windows.c.tokens).where(_windows.c.key_id == bindparam("k"), _windows.c.window == bindparam("w"))
 )
-_ADD_TO_BUDGET = (
+_ADD_TO_BUDGET = Prepared(
     _keys.update()
     .where(_keys.c.id == bindparam("k"))
     .values(tokens_used=_keys.c.tokens_used + bindparam("n"))
 )
-_RESERVE_BUDGET = (
+_RESERVE_BUDGET = Prepared(
     _keys.update()
     .where(
         _keys.c.id == bindparam("k"),
@@ -143,10 +144,11 @@ _RESERVE_BUDGET = (
     )
     .values(tokens_used=_keys.c.tokens_used + bindparam("n"))
 )
-_statements: dict[tuple[str, str], Any] = {}
+_OLD_WINDOWS = Prepared(delete(_windows).where(_windows.c.window < bindparam("w")))
+_statements: dict[tuple[str, str], Prepared] = {}
 
 
-def _upsert(dialect: str, kind: str) -> Any:
+def _upsert(dialect: str, kind: str) -> Prepared:
     """INSERT .. ON CONFLICT for this dialect: `rpm` (conditional count), `count`, or `tokens`."""
     stmt = _statements.get((dialect, kind))
     if stmt is None:
@@ -172,7 +174,7 @@ def _upsert(dialect: str, kind: str) -> Any:
                 set_={"requests": _windows.c.requests + 1},
                 where=(_windows.c.requests < bindparam("limit")) if kind == "rpm" else None,
             ).returning(_windows.c.requests)
-        _statements[(dialect, kind)] = stmt
+        stmt = _statements[(dialect, kind)] = Prepared(stmt)
     return stmt
 
 
@@ -183,7 +185,7 @@ class DatabaseQuotas:
         _check_budget(key)
         window, retry = current_window()
         if key.tpm_limit is not None:
-            used = conn.execute(_TOKENS_IN_WINDOW, {"k": key.id, "w": window}).scalar()
+            used = _TOKENS_IN_WINDOW.run(conn, {"k": key.id, "w": window}).scalar()
             if used is not None and used >= key.tpm_limit:
                 raise _tpm_error(key, retry)
         reserving = reservation.tokens > 0 and (key.tpm_limit is not None or key.token_budget is not None)
@@ -195,7 +197,7 @@ class DatabaseQuotas:
             if key.rpm_limit is not None:
                 params["limit"] = key.rpm_limit
             stmt = _upsert(conn.dialect.name, "count" if key.rpm_limit is None else "rpm")
-            if conn.execute(stmt, params).first() is None:
+            if stmt.run(conn, params).first() is None:
                 raise _rpm_error(key, retry)
             if reserving:
                 _reserve_budget(conn, key, reservation)
@@ -207,7 +209,7 @@ class DatabaseQuotas:
                         "n": reservation.tokens,
                         "limit": key.tpm_limit,
                     }
-                    if conn.execute(stmt, args).first() is None:
+                    if stmt.run(conn, args).first() is None:
                         raise _tpm_error(key, retry)
         except QuotaExceeded:
             if nested is not None:
@@ -216,7 +218,7 @@ class DatabaseQuotas:
         if nested is not None:
             nested.commit()
         if random.random() < 0.001:  # occasional housekeeping of windows older than a day
-            conn.execute(delete(QuotaWindow).where(QuotaWindow.window < window - 1440))
+            _OLD_WINDOWS.send(conn, {"w": window - 1440})
 
     def record(
         self, conn: Connection, key_id: str, tokens: int, reservation: Reservation = Reservation()
@@ -224,12 +226,12 @@ class DatabaseQuotas:
         window = reservation.window if reservation.tokens else current_window()[0]
         delta = tokens - reservation.tokens
         if delta:
-            conn.execute(_upsert(conn.dialect.name, "tokens"), {"k": key_id, "w": window, "n": delta})
+            _upsert(conn.dialect.name, "tokens").send(conn, {"k": key_id, "w": window, "n": delta})
             _add_to_budget(conn, key_id, delta)
 
 
 def _reserve_budget(conn: Connection, key: QuotaKey, reservation: Reservation) -> None:
-    if conn.execute(_RESERVE_BUDGET, {"k": key.id, "n": reservation.tokens}).rowcount != 1:
+    if _RESERVE_BUDGET.run(conn, {"k": key.id, "n": reservation.tokens}).rowcount != 1:
         raise QuotaExceeded(
             f"key {key.prefix} has too little of its token budget of {key.token_budget} left for this "
             f"request (it may use up to {reservation.tokens} tokens); lower max_tokens",
@@ -240,7 +242,7 @@ def _reserve_budget(conn: Connection, key: QuotaKey, reservation: Reservation) -
 
 def _add_to_budget(conn: Connection, key_id: str, tokens: int) -> None:
     if tokens:
-        conn.execute(_ADD_TO_BUDGET, {"k": key_id, "n": tokens})
+        _ADD_TO_BUDGET.send(conn, {"k": key_id, "n": tokens})
 
 
 _ADMIT_SCRIPT = """

@@ -55,6 +55,7 @@ from finsandbox.guards import Action, Decision, GuardBlocked, contains_canary, m
 from finsandbox.ledger.chain import Head, append_after
 from finsandbox.store.db import session_scope
 from finsandbox.store.models import ApiKey, Endpoint, Trial, Workspace
+from finsandbox.store.prepared import Prepared
 
 TRIAL_HEADER = "X-Finsandbox-Trial"
 CASE_HEADER = "X-Finsandbox-Case"
@@ -140,14 +141,16 @@ class TrialNotOwned(PermissionDenied):
 
 
 _keys = ApiKey.__table__
-_trial_owner = (
+_TRIAL_OWNER = Prepared(
     select(Trial.__table__.c.workspace_id, Trial.__table__.c.config)
     .where(Trial.__table__.c.id == bindparam("trial"))
     .limit(1)
 )
 _workspaces = Workspace.__table__
 _endpoints = Endpoint.__table__
-_KEY = (
+# The key, its workspace and the named endpoint (absent when none is enabled by that name) in one
+# statement, run on the driver (store/prepared.py): the writer runs it for every call.
+_KEY_AND_ENDPOINT = Prepared(
     select(
         _keys.c.id,
         _keys.c.prefix,
@@ -162,20 +165,20 @@ _KEY = (
         _workspaces.c.guard_policy,
         _workspaces.c.slug.label("workspace_slug"),
         _workspaces.c.status.label("workspace_status"),
+        _endpoints.c.name.label("endpoint_name"),
+        _endpoints.c.backend.label("endpoint_backend"),
+        _endpoints.c.config.label("endpoint_config"),
+        _endpoints.c.customer_facing.label("endpoint_customer_facing"),
+        _endpoints.c.canary.label("endpoint_canary"),
     )
     .join_from(_keys, _workspaces, _keys.c.workspace_id == _workspaces.c.id)
+    .outerjoin(
+        _endpoints,
+        (_endpoints.c.workspace_id == _keys.c.workspace_id)
+        & (_endpoints.c.name == bindparam("name"))
+        & _endpoints.c.enabled.is_(True),
+    )
     .where(_keys.c.prefix == bindparam("prefix"))
-)
-_ENDPOINT = select(
-    _endpoints.c.name,
-    _endpoints.c.backend,
-    _endpoints.c.config,
-    _endpoints.c.customer_facing,
-    _endpoints.c.canary,
-).where(
-    _endpoints.c.workspace_id == bindparam("ws"),
-    _endpoints.c.name == bindparam("name"),
-    _endpoints.c.enabled.is_(True),
 )
 
 
@@ -216,20 +219,19 @@ class AdmitCall(Job[Admitted]):
         self.refused_key: tuple[str, str] = ("", "")
 
     def rows(self, conn: Connection) -> None:
-        key = conn.execute(_KEY, {"prefix": self.prefix}).first()
+        key = _KEY_AND_ENDPOINT.run(conn, {"prefix": self.prefix, "name": self.model}).first()
         workspace = _KeyWorkspace(key.workspace_slug, key.workspace_status) if key else None
         check_key(key, self.prefix, self.digest, workspace=workspace)  # type: ignore[arg-type]
         assert key is not None
         if self.parse_error is not None:
             raise self.parse_error
         assert self.model is not None
-        endpoint = conn.execute(_ENDPOINT, {"ws": key.workspace_id, "name": self.model}).first()
-        if endpoint is None:
+        if key.endpoint_name is None:
             raise NotFound(
                 f"the model {self.model!r} does not exist in this workspace", code="model_not_found"
             )
         if self.trial_id is not None:
-            trial = conn.execute(_trial_owner, {"trial": self.trial_id}).first()
+            trial = _TRIAL_OWNER.run(conn, {"trial": self.trial_id}).first()
             owner = trial.workspace_id if trial else None
             # The trial's own key (minted by the runner, revoked when it ends) may see the model view.
             self.trial_key = bool(trial) and (trial.config or {}).get("key_prefix") == key.prefix
@@ -251,14 +253,14 @@ class AdmitCall(Job[Admitted]):
             key_id=key.id,
             key_prefix=key.prefix,
             workspace_id=key.workspace_id,
-            endpoint=endpoint.name,
-            backend_kind=endpoint.backend,
-            backend_config=dict(endpoint.config),
+            endpoint=key.endpoint_name,
+            backend_kind=key.endpoint_backend,
+            backend_config=dict(key.endpoint_config),
             trial_id=self.trial_id,
             case_id=self.case_id if self.trial_id else None,
             guard_policy=key.guard_policy,
-            customer_facing=endpoint.customer_facing,
-            canary=endpoint.canary,
+            customer_facing=key.endpoint_customer_facing,
+            canary=key.endpoint_canary,
             trial_key=self.trial_key,
             reservation=reservation,
         )

@@ -7,6 +7,10 @@ records are jobs on one queue; the writer takes every job that is waiting, runs 
 write transaction (BEGIN IMMEDIATE on SQLite) and only after COMMIT hands each caller its
 result, so nothing is acknowledged before it is committed.
 
+Jobs run their statements through `store.prepared` (never `Connection.execute`): on PostgreSQL
+the transaction is one psycopg pipeline, where writes whose results nobody waits for go out with
+the next statement that is waited for, so a call's record costs two round trips.
+
 A job has two phases. `rows` runs for every job of a batch first (quota counters, budgets,
 admission checks); then, if any job needs the ledger, the chain is locked and its head read
 inside the same transaction (the PostgreSQL advisory lock is taken after the row locks, the
@@ -36,6 +40,7 @@ from finsandbox.config import get_settings
 from finsandbox.errors import FinsandboxError
 from finsandbox.ledger.chain import Head, read_head
 from finsandbox.store.db import SQLITE_LOCK_WAIT_S, WRITE, get_engine
+from finsandbox.store.prepared import pipeline
 
 T = TypeVar("T")
 MAX_BATCH = 128
@@ -155,7 +160,8 @@ class Writer:
 
     def _transaction(self, jobs: list[Job[Any]]) -> list[FinsandboxError | None]:
         conn = self._connection()
-        with self._begin(conn):
+        # On PostgreSQL the statements whose results nobody waits for travel together (prepared.py).
+        with pipeline(conn), self._begin(conn):
             outcomes: list[FinsandboxError | None] = []
             for job in jobs:
                 try:

@@ -19,6 +19,7 @@ from sqlalchemy import Connection, select, text
 from sqlalchemy.orm import Session
 
 from finsandbox.store.models import LedgerEntry
+from finsandbox.store.prepared import Prepared
 
 GENESIS = "0" * 64
 _PG_LOCK_KEY = 0x46534C44  # "FSLD"
@@ -90,8 +91,10 @@ class Head:
     entry_hash: str
 
 
-_HEAD = select(LedgerEntry.seq, LedgerEntry.entry_hash).order_by(LedgerEntry.seq.desc()).limit(1)
-_INSERT = LedgerEntry.__table__.insert()
+# The gateway's group commit runs these for every batch: compiled once, run on the driver (prepared.py).
+_HEAD = Prepared(select(LedgerEntry.seq, LedgerEntry.entry_hash).order_by(LedgerEntry.seq.desc()).limit(1))
+_INSERT = Prepared(LedgerEntry.__table__.insert())
+_LOCK = Prepared(_PG_LOCK)
 
 
 def read_head(conn: Connection) -> Head:
@@ -101,8 +104,8 @@ def read_head(conn: Connection) -> Head:
     with BEGIN IMMEDIATE, which already excludes every other writer.
     """
     if conn.dialect.name == "postgresql":
-        conn.execute(_PG_LOCK, {"k": _PG_LOCK_KEY})
-    row = conn.execute(_HEAD).first()
+        _LOCK.send(conn, {"k": _PG_LOCK_KEY})
+    row = _HEAD.run(conn).first()
     return Head(0, GENESIS) if row is None else Head(row[0], row[1])
 
 
@@ -148,7 +151,7 @@ def append_after(
     fields = _fields(
         head.seq + 1, head.entry_hash, actor=actor, kind=kind, payload=payload, workspace_id=workspace_id
     )
-    conn.execute(_INSERT, fields)
+    _INSERT.send(conn, fields)
     return Head(fields["seq"], fields["entry_hash"])
 
 
