@@ -116,6 +116,7 @@ class RecordCall(Job[int]):
     """A call's quota tokens, ledger entry and usage row, as one share of a group commit."""
 
     needs_ledger = True
+    pipelined = True  # counters, the chain's lock, the entry and the usage row are all sent
 
     def __init__(self, call: CallRecord, quotas: Quotas) -> None:
         self.call = call

@@ -7,9 +7,11 @@ records are jobs on one queue; the writer takes every job that is waiting, runs 
 write transaction (BEGIN IMMEDIATE on SQLite) and only after COMMIT hands each caller its
 result, so nothing is acknowledged before it is committed.
 
-Jobs run their statements through `store.prepared` (never `Connection.execute`): on PostgreSQL
-the transaction is one psycopg pipeline, where writes whose results nobody waits for go out with
-the next statement that is waited for, so a call's record costs two round trips.
+Jobs run their statements through `store.prepared` (never `Connection.execute`). On PostgreSQL a
+batch holding a `pipelined` job (a call's record) runs as one psycopg pipeline, where writes whose
+results nobody waits for go out with the next statement that is waited for: a record costs four
+round trips instead of eight. An admission (reads, then one conditional counter) stays outside a
+pipeline, where it costs four.
 
 A job has two phases. `rows` runs for every job of a batch first (quota counters, budgets,
 admission checks); then, if any job needs the ledger, the chain is locked and its head read
@@ -31,6 +33,7 @@ import queue
 import threading
 import time
 from concurrent.futures import Future
+from contextlib import nullcontext
 from typing import Any, Generic, TypeVar
 
 from sqlalchemy import Connection, Engine
@@ -53,6 +56,10 @@ class Job(Generic[T]):
     """One call's share of a write transaction; see the module docstring for the contract."""
 
     needs_ledger = False
+    # Mostly writes whose results it does not wait for (`Prepared.send`): a batch with such a job
+    # runs as one psycopg pipeline on PostgreSQL. A batch of reads and checks does not, since
+    # entering and leaving a pipeline costs round trips of its own.
+    pipelined = False
 
     def rows(self, conn: Connection) -> None:
         """Row writes and checks; may raise FinsandboxError, but only before writing anything."""
@@ -160,8 +167,10 @@ class Writer:
 
     def _transaction(self, jobs: list[Job[Any]]) -> list[FinsandboxError | None]:
         conn = self._connection()
-        # On PostgreSQL the statements whose results nobody waits for travel together (prepared.py).
-        with pipeline(conn), self._begin(conn):
+        # On PostgreSQL the statements whose results nobody waits for travel together (prepared.py);
+        # the pipeline is left, and every error in it raised, before the COMMIT.
+        piped = pipeline(conn) if any(job.pipelined for job in jobs) else nullcontext()
+        with self._begin(conn), piped:
             outcomes: list[FinsandboxError | None] = []
             for job in jobs:
                 try:
